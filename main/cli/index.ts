@@ -1,0 +1,62 @@
+/**
+ * `lab`: ParaLab's command line (DESIGN.md, "CLI contract").
+ *
+ *   npm run --silent lab -- <command> [options]
+ *
+ * With --json, stdout is exactly one JSON document; human text otherwise.
+ * Errors: a non-zero exit and one line on stderr that says what to change.
+ */
+import { UsageError } from './args';
+import { modelsCommand } from './models';
+import { generateCommand } from './generate';
+import { verifyCommand } from './verify';
+import { benchCommand } from './bench';
+import { serveCommand } from './serve';
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
+  models: modelsCommand,
+  generate: generateCommand,
+  verify: verifyCommand,
+  bench: benchCommand,
+  serve: serveCommand,
+};
+
+const HELP = `ParaLab — measure parallel LLM inference for real
+
+usage: npm run --silent lab -- <command> [options]
+
+commands:
+  models                         list built-in presets and model folders found
+  generate --model M --parallel SPEC (--prompt T | --prompt-ids 1,2,3) --max-new-tokens N
+           [--greedy | --temperature X --top-p P --top-k K --seed S] [--json]
+  verify   --model M --parallel SPEC (--prompt T | --prompt-ids …) [--max-new-tokens N] [--json]
+  bench    --model M --parallel "SPEC;SPEC" --workload prefill|decode [--prompt-len L --output-len O
+           --batch B --threads-per-rank T --ceiling] --out DIR [--json]
+  serve    [--host 127.0.0.1] [--port N]   the UI and Lab API for a browser
+
+models: a preset id (synth-llama-tiny, synth-llama-small, synth-moe-tiny, synth-moe-small) or a
+Hugging Face model folder. SPEC: single, dp=2, tp=2, pp=2,tp=2, … (see DESIGN.md).`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP + '\n');
+    return command ? 0 : 2;
+  }
+  const run = COMMANDS[command];
+  if (!run) throw new UsageError(`unknown command '${command}'; use one of: ${Object.keys(COMMANDS).join(', ')}`);
+  await run(rest);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`lab: ${msg.split('\n')[0]}\n`);
+    if (process.env.PARALAB_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    process.exitCode = e instanceof UsageError ? 2 : 1;
+  },
+);

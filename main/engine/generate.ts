@@ -1,0 +1,95 @@
+/**
+ * One request, start to finish: start an engine for (model, spec), turn the
+ * prompt into ids (tokenizer + chat template unless raw or ids given), stream
+ * tokens, stop on EOS / stop strings / length, and report vLLM-named metrics.
+ */
+import { Engine } from './engine';
+import { StopChecker } from './sample/stop';
+import type { GenerateRequest, GenerateResult, LabEvent, RankSummary } from '../lab/contract';
+import type { TextTokenizer } from './model/tokenizer';
+
+export interface GenerateRunOptions {
+  onEvent?: (e: LabEvent) => void;
+  requestId?: string;
+}
+
+/** The prompt as token ids: exact ids, or text through the chat template (unless raw) and the tokenizer. */
+export function promptIds(req: Pick<GenerateRequest, 'prompt' | 'promptIds' | 'raw'>, tok: TextTokenizer): number[] {
+  if (req.promptIds && req.promptIds.length > 0) return req.promptIds;
+  if (req.prompt === undefined) throw new Error('give a prompt: --prompt TEXT or --prompt-ids 1,2,3');
+  if (!req.raw && tok.hasChatTemplate) {
+    const text = tok.applyChatTemplate([{ role: 'user', content: req.prompt }], { addGenerationPrompt: true });
+    if (text !== null) return tok.encode(text, { addSpecial: false });
+  }
+  return tok.encode(req.prompt, { addSpecial: true });
+}
+
+export async function generate(req: GenerateRequest, o: GenerateRunOptions = {}): Promise<GenerateResult> {
+  const progress = (message: string) => o.onEvent?.({ kind: 'progress', task: 'generate', done: 0, total: 0, message });
+  const engine = await Engine.start({
+    model: req.model,
+    parallel: req.parallel,
+    device: req.device,
+    threadsPerRank: req.threadsPerRank,
+    onProgress: progress,
+  });
+  try {
+    const ids = promptIds(req, engine.tokenizer);
+    const stop = new StopChecker({ eosIds: [], stopStrings: req.stop ?? [], ignoreEos: true });
+    const stream = engine.tokenizer.createStreamDecoder();
+    let text = '';
+    let stopped = false;
+    const sampling = req.sampling ?? { greedy: true };
+    const { outputs, timeline } = await engine.generate([ids], {
+      maxNewTokens: req.maxNewTokens,
+      sampling,
+      seed: sampling.seed ?? 0,
+      ignoreEos: req.ignoreEos,
+      onToken: (_seq, tokenId) => {
+        const piece = stream.push(tokenId);
+        text += piece;
+        o.onEvent?.({ kind: 'token', requestId: o.requestId ?? '', tokenId, text: piece });
+        const verdict = stop.check(tokenId, text);
+        if (verdict?.reason === 'stop') {
+          text = verdict.text;
+          stopped = true;
+          return 'stop';
+        }
+      },
+    });
+    const out = outputs[0];
+    if (!stopped) text = engine.tokenizer.decode(out.tokens, { skipSpecial: true });
+    const n = out.tokens.length;
+    const tpot = n > 1 ? (timeline.tokenMs[n - 1] - timeline.tokenMs[0]) / (n - 1) : 0;
+    const mem = engine.cluster.memory();
+    const ranks: RankSummary[] = engine.cluster.ready.map((r, i) => ({
+      rank: i,
+      pid: r.pid,
+      device: engine.device,
+      threads: engine.threadsPerRank,
+      layers: r.layers,
+      weight_bytes: r.weightBytes,
+      rss_peak_bytes: mem[i].rssPeak,
+    }));
+    return {
+      token_ids: out.tokens,
+      text,
+      finish_reason: out.finish,
+      prompt_ids: ids,
+      metrics: {
+        prompt_tokens: ids.length,
+        output_tokens: n,
+        load_ms: engine.loadMs,
+        ttft_ms: timeline.prefillMs,
+        tpot_ms: tpot,
+        e2el_ms: timeline.totalMs,
+        prefill_tok_s: timeline.prefillMs > 0 ? (ids.length / timeline.prefillMs) * 1000 : 0,
+        output_tok_s: timeline.totalMs > 0 ? (n / timeline.totalMs) * 1000 : 0,
+      },
+      ranks,
+      comm: [],
+    };
+  } finally {
+    await engine.close();
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * From a validated spec and a model to what each rank holds: its layer range,
+ * whether it embeds / owns the LM head, its TP coordinate, and whether it is
+ * the rank that samples. Pure: the Cluster turns these into processes.
+ */
+import type { ModelConfig } from '../model/types';
+import type { ShardPlan } from '../runtime/shard';
+import type { Mesh } from './mesh';
+
+export interface RankRole {
+  rank: number;
+  plan: ShardPlan;
+  /** last pipeline stage, tp rank 0 of its replica: samples and answers with tokens */
+  sampler: boolean;
+  /** which data-parallel replica the rank serves */
+  replica: number;
+}
+
+export function rankRoles(mesh: Mesh, config: ModelConfig): RankRole[] {
+  return mesh.ranks.map((p) => ({
+    rank: p.rank,
+    plan: {
+      layers: mesh.layerRange(p.coord.pp, config.layers),
+      embed: p.isFirstStage,
+      head: p.isLastStage,
+      tp: { rank: p.coord.tp, size: mesh.spec.tp },
+    },
+    sampler: p.isLastStage && p.coord.tp === 0 && p.coord.sp === 0,
+    replica: p.coord.dp,
+  }));
+}

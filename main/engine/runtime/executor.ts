@@ -1,0 +1,161 @@
+/**
+ * Runs one rank's segments for a batch of sequences that advance together,
+ * keeping their KV cache (the layers / heads this rank owns) between steps.
+ *
+ *   step(ids or (x, delta), S) → logits (B,V) on the last stage, else (x, delta) (B,S,H)
+ *
+ * Between two segments the plan's `boundary` hook runs (TP: all-reduce of the
+ * sublayer output in place); the executor itself never communicates.
+ */
+import { createSession, ort } from './ort';
+import type { SessionConfig } from './ort';
+import { pastK, pastV, presentK, presentV } from '../graph/segments';
+import type { BuiltSegment } from '../graph/segments';
+
+export interface StreamTensors {
+  x: Float32Array; // (B,S,H)
+  delta: Float32Array | null; // (B,S,H)
+}
+
+export type StepInput = { ids: BigInt64Array } | { stream: StreamTensors };
+
+export type StepOutput = { logits: Float32Array } | { stream: StreamTensors };
+
+export interface SegmentTiming {
+  segment: string;
+  start: number; // performance.now() ms
+  ms: number;
+}
+
+/** Called after a segment whose output crosses a collective; may rewrite the stream in place. */
+export type BoundaryHook = (seg: BuiltSegment, index: number, stream: StreamTensors) => Promise<void> | void;
+
+interface LayerKv {
+  k: ort.Tensor;
+  v: ort.Tensor;
+}
+
+/** KV cache and length of one batch of sequences on this rank. */
+export class BatchState {
+  readonly kv = new Map<number, LayerKv>();
+  /** tokens already in the cache */
+  length = 0;
+  constructor(readonly batch: number) {}
+
+  kvBytes(): number {
+    let n = 0;
+    for (const { k, v } of this.kv.values()) n += (k.data as Float32Array).byteLength + (v.data as Float32Array).byteLength;
+    return n;
+  }
+}
+
+export class Executor {
+  private constructor(
+    readonly segments: BuiltSegment[],
+    private readonly sessions: ort.InferenceSession[],
+    readonly hidden: number,
+    readonly maxSeq: number,
+  ) {}
+
+  static async create(segments: BuiltSegment[], hidden: number, maxSeq: number, cfg: SessionConfig): Promise<Executor> {
+    const sessions: ort.InferenceSession[] = [];
+    for (const s of segments) sessions.push(await createSession(s.bytes, cfg));
+    return new Executor(segments, sessions, hidden, maxSeq);
+  }
+
+  get weightBytes(): number {
+    return this.segments.reduce((a, s) => a + s.weightBytes, 0);
+  }
+
+  newBatch(batch: number): BatchState {
+    const st = new BatchState(batch);
+    for (const seg of this.segments) {
+      for (const l of seg.layers) {
+        const empty = () => new ort.Tensor('float32', new Float32Array(0), [batch, seg.kvHeads, 0, seg.headDim]);
+        st.kv.set(l, { k: empty(), v: empty() });
+      }
+    }
+    return st;
+  }
+
+  /** Advance `state` by S new tokens per sequence. */
+  async step(state: BatchState, S: number, input: StepInput, boundary?: BoundaryHook, timings?: SegmentTiming[]): Promise<StepOutput> {
+    const B = state.batch;
+    const total = state.length + S;
+    if (total > this.maxSeq) {
+      throw new Error(`sequence length ${total} exceeds the context this engine was built for (${this.maxSeq}); use a shorter prompt or fewer new tokens`);
+    }
+    const attnFeeds = attentionFeeds(B, S, state.length);
+    let stream: StreamTensors | null = 'stream' in input ? input.stream : null;
+    let logits: Float32Array | null = null;
+
+    for (let i = 0; i < this.segments.length; i++) {
+      const seg = this.segments[i];
+      const feeds: Record<string, ort.Tensor> = {};
+      if (seg.takesIds) {
+        if (!('ids' in input)) throw new Error(`segment ${seg.name} needs token ids`);
+        feeds.ids = new ort.Tensor('int64', input.ids, [B, S]);
+      } else {
+        if (!stream) throw new Error(`segment ${seg.name} needs the residual stream`);
+        feeds.x = new ort.Tensor('float32', stream.x, [B, S, this.hidden]);
+        if (seg.takesDelta) {
+          if (!stream.delta) throw new Error(`segment ${seg.name} needs the previous sublayer output`);
+          feeds.delta = new ort.Tensor('float32', stream.delta, [B, S, this.hidden]);
+        }
+      }
+      if (seg.kernel) {
+        Object.assign(feeds, attnFeeds(seg.kernel));
+        for (const l of seg.layers) {
+          const kv = state.kv.get(l)!;
+          feeds[pastK(l)] = kv.k;
+          feeds[pastV(l)] = kv.v;
+        }
+      }
+      const t0 = performance.now();
+      const out = await this.sessions[i].run(feeds);
+      if (timings) timings.push({ segment: seg.name, start: t0, ms: performance.now() - t0 });
+      for (const l of seg.layers) state.kv.set(l, { k: out[presentK(l)] as ort.Tensor, v: out[presentV(l)] as ort.Tensor });
+      if (seg.givesLogits) {
+        logits = out.logits.data as Float32Array;
+      } else {
+        stream = { x: out.x_out.data as Float32Array, delta: seg.givesDelta ? (out.delta_out.data as Float32Array) : null };
+        if (boundary) await boundary(seg, i, stream);
+      }
+    }
+    state.length = total;
+    if (logits) return { logits };
+    return { stream: stream! };
+  }
+
+  async release(): Promise<void> {
+    await Promise.all(this.sessions.map((s) => s.release()));
+  }
+}
+
+/**
+ * The per-step inputs attention needs, built once per step and shared by all
+ * segments: GQA takes lengths; the standard-op kernel takes absolute positions
+ * and an additive causal mask (S, P+S) where query i sees keys j ≤ P + i.
+ */
+function attentionFeeds(B: number, S: number, past: number) {
+  const cache = new Map<string, Record<string, ort.Tensor>>();
+  return (kernel: 'gqa' | 'ops'): Record<string, ort.Tensor> => {
+    let f = cache.get(kernel);
+    if (f) return f;
+    const total = past + S;
+    if (kernel === 'gqa') {
+      f = {
+        seqlens_k: new ort.Tensor('int32', new Int32Array(B).fill(total - 1), [B]),
+        total_len: new ort.Tensor('int32', Int32Array.from([total]), []),
+      };
+    } else {
+      const pos = new BigInt64Array(B * S);
+      for (let b = 0; b < B; b++) for (let i = 0; i < S; i++) pos[b * S + i] = BigInt(past + i);
+      const mask = new Float32Array(S * total);
+      for (let i = 0; i < S; i++) mask.fill(-Infinity, i * total + past + i + 1, (i + 1) * total);
+      f = { positions: new ort.Tensor('int64', pos, [B, S]), mask: new ort.Tensor('float32', mask, [S, total]) };
+    }
+    cache.set(kernel, f);
+    return f;
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * The correctness contract (DESIGN.md): a parallel plan computes the same
+ * function as `single`. Both run greedy on identical input ids; the greedy
+ * tokens must be identical and the largest |Δlogit| over every generated
+ * position within the dtype's tolerance.
+ *
+ * The spec under test is fed the reference's tokens (teacher forcing is
+ * implicit: while tokens agree both see the same inputs; at the first
+ * mismatch the comparison stops, since later logits would condition on
+ * different prefixes).
+ */
+import { Engine } from './engine';
+import type { EngineOptions } from './engine';
+
+export const TOLERANCE: Record<string, number> = { float32: 1e-3, float16: 1e-2, bfloat16: 1e-2 };
+
+export interface VerifyResult {
+  spec: string;
+  reference: string;
+  tokens_equal: boolean;
+  first_mismatch: number | null;
+  max_abs_logit_diff: number;
+  tolerance: number;
+  passed: boolean;
+  reference_tokens: number[];
+  tokens: number[];
+  prompt_ids: number[];
+}
+
+export async function verify(o: Omit<EngineOptions, 'parallel'> & { parallel: string; promptIds: number[]; maxNewTokens: number }): Promise<VerifyResult> {
+  const run = async (parallel: string) => {
+    const engine = await Engine.start({ ...o, parallel });
+    try {
+      const { outputs } = await engine.generate([o.promptIds], { maxNewTokens: o.maxNewTokens, sampling: { greedy: true }, wantLogits: true, ignoreEos: true });
+      return { out: outputs[0], spec: engine.spec, dtype: engine.config.dtype };
+    } finally {
+      await engine.close();
+    }
+  };
+  const ref = await run('single');
+  const test = await run(o.parallel);
+  let first: number | null = null;
+  let maxDiff = 0;
+  const n = Math.min(ref.out.tokens.length, test.out.tokens.length);
+  for (let i = 0; i < n; i++) {
+    const a = ref.out.logits[i];
+    const b = test.out.logits[i];
+    for (let j = 0; j < a.length; j++) maxDiff = Math.max(maxDiff, Math.abs(a[j] - b[j]));
+    if (ref.out.tokens[i] !== test.out.tokens[i]) {
+      first = i;
+      break;
+    }
+  }
+  if (first === null && ref.out.tokens.length !== test.out.tokens.length) first = n;
+  const tolerance = TOLERANCE[ref.dtype] ?? 1e-3;
+  return {
+    spec: o.parallel,
+    reference: 'single',
+    tokens_equal: first === null,
+    first_mismatch: first,
+    max_abs_logit_diff: maxDiff,
+    tolerance,
+    passed: first === null && maxDiff <= tolerance,
+    reference_tokens: ref.out.tokens,
+    tokens: test.out.tokens,
+    prompt_ids: o.promptIds,
+  };
+}

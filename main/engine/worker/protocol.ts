@@ -1,0 +1,64 @@
+/**
+ * The control plane between the host and its rank processes: one versioned
+ * discriminated union each way, request ids on everything that expects an
+ * answer, structured-clone-safe payloads (typed arrays travel as-is with
+ * `serialization: 'advanced'`). Weights never travel here: a rank reads its
+ * own shard from the model files.
+ */
+import type { ShardPlan } from '../runtime/shard';
+import type { DeviceKind } from '../runtime/ort';
+import type { SamplingParams } from '../../lab/contract';
+
+export const PROTOCOL_VERSION = 1;
+
+export interface RankInit {
+  rank: number;
+  world: number;
+  modelDir: string;
+  plan: ShardPlan;
+  device: DeviceKind;
+  threads: number;
+  spin: boolean;
+  /** longest sequence (prompt + output) the rank's RoPE tables and checks allow */
+  maxSeq: number;
+  /** 'collectives': cut segments only where the plan communicates; 'sublayer': ~2 runs per layer; 'none': one graph */
+  cut: 'collectives' | 'sublayer' | 'none';
+  /** the rank that samples and answers with tokens (last pipeline stage, tp rank 0) */
+  sampler: boolean;
+}
+
+export interface SeqSampling {
+  params: SamplingParams;
+  seed: number;
+}
+
+export type HostMsg =
+  | { v: 1; type: 'init'; id: number; init: RankInit }
+  | { v: 1; type: 'open'; id: number; batch: string; size: number; sampling: SeqSampling[] }
+  | { v: 1; type: 'step'; id: number; batch: string; S: number; tokens: Int32Array; wantLogits: boolean }
+  | { v: 1; type: 'close'; id: number; batch: string }
+  | { v: 1; type: 'shutdown'; id: number };
+
+export interface RankReady {
+  pid: number;
+  weightBytes: number;
+  loadMs: number;
+  segments: number;
+  layers: [number, number];
+}
+
+export interface StepResult {
+  /** one sampled id per sequence (sampler rank only) */
+  tokens: number[] | null;
+  /** (B,V) last-position logits when asked (sampler rank only) */
+  logits: Float32Array | null;
+  computeMs: number;
+  kvBytes: number;
+}
+
+export type RankMsg =
+  | { v: 1; type: 'ok'; id: number; result: unknown; rssPeak: number }
+  | { v: 1; type: 'error'; id: number; message: string }
+  | { v: 1; type: 'heartbeat'; rss: number; rssPeak: number };
+
+export type HostMsgType = HostMsg['type'];

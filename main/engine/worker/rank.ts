@@ -1,0 +1,137 @@
+/**
+ * A rank process: owns one device, loads its own shard of the weights from
+ * the model files, builds its segment graphs and runs them when the host
+ * says so. Entry point of every child the Cluster forks.
+ *
+ * State is one tagged union (exo's runner): idle → loading → ready | failed.
+ */
+import { loadModelConfig } from '../model/config';
+import { WeightStore } from '../model/weights';
+import { ropeCosSin } from '../model/rope';
+import { buildSegment, groupPieces } from '../graph/segments';
+import { loadShardPieces } from '../runtime/shard';
+import { BatchState, Executor } from '../runtime/executor';
+import { Rng } from '../sample/rng';
+import { sampleToken } from '../sample/sampler';
+import type { HostMsg, RankInit, RankMsg, RankReady, SeqSampling, StepResult } from './protocol';
+
+interface Batch {
+  state: BatchState;
+  sampling: SeqSampling[];
+  rngs: Rng[];
+  /** prompt + generated ids per sequence, for the repetition penalty */
+  history: number[][];
+}
+
+type RankState =
+  | { kind: 'idle' }
+  | { kind: 'ready'; init: RankInit; exec: Executor; batches: Map<string, Batch> }
+  | { kind: 'failed'; reason: string };
+
+let state: RankState = { kind: 'idle' };
+let rssPeak = 0;
+
+function send(msg: RankMsg): void {
+  process.send?.(msg);
+}
+
+async function init(init: RankInit): Promise<RankReady> {
+  const t0 = performance.now();
+  const config = loadModelConfig(init.modelDir);
+  const store = WeightStore.open(init.modelDir);
+  const pieces = loadShardPieces(config, store, init.plan);
+  store.close();
+  const maxSeq = Math.min(init.maxSeq, config.maxPositions);
+  const rope = { ...ropeCosSin(config, maxSeq), maxSeq };
+  // Where segments end: after every piece ('sublayer'), nowhere ('none'), or
+  // only where this plan has a collective (TP: after each sublayer and the
+  // vocab-parallel embedding; nothing else needs one inside a stage).
+  const tp = init.plan.tp.size > 1;
+  const cut = init.cut === 'sublayer' ? () => true : init.cut === 'none' ? () => false : () => tp;
+  const segments = groupPieces(pieces, cut).map((s) => buildSegment(s, rope));
+  const exec = await Executor.create(segments, config.hidden, maxSeq, { device: init.device, threads: init.threads, spin: init.spin });
+  state = { kind: 'ready', init, exec, batches: new Map() };
+  return { pid: process.pid, weightBytes: exec.weightBytes, loadMs: performance.now() - t0, segments: segments.length, layers: init.plan.layers };
+}
+
+function ready() {
+  if (state.kind !== 'ready') throw new Error(state.kind === 'failed' ? `rank failed earlier: ${state.reason}` : 'rank is not initialised');
+  return state;
+}
+
+async function step(batchId: string, S: number, tokens: Int32Array, wantLogits: boolean): Promise<StepResult> {
+  const r = ready();
+  const b = r.batches.get(batchId);
+  if (!b) throw new Error(`unknown batch ${batchId}`);
+  const B = b.state.batch;
+  if (tokens.length !== B * S) throw new Error(`step expects ${B}×${S} token ids, got ${tokens.length}`);
+  const t0 = performance.now();
+  const out = await r.exec.step(b.state, S, { ids: BigInt64Array.from(tokens, (t) => BigInt(t)) });
+  const computeMs = performance.now() - t0;
+  for (let i = 0; i < B; i++) for (let s = 0; s < S; s++) b.history[i].push(tokens[i * S + s]);
+  if (!('logits' in out) || !r.init.sampler) return { tokens: null, logits: null, computeMs, kvBytes: b.state.kvBytes() };
+  const V = out.logits.length / B;
+  const sampled: number[] = [];
+  for (let i = 0; i < B; i++) {
+    const row = out.logits.subarray(i * V, (i + 1) * V);
+    sampled.push(sampleToken(row, b.sampling[i].params, b.history[i], b.rngs[i]));
+  }
+  return { tokens: sampled, logits: wantLogits ? out.logits : null, computeMs, kvBytes: b.state.kvBytes() };
+}
+
+async function handle(msg: HostMsg): Promise<unknown> {
+  switch (msg.type) {
+    case 'init':
+      return init(msg.init);
+    case 'open': {
+      const r = ready();
+      r.batches.set(msg.batch, {
+        state: r.exec.newBatch(msg.size),
+        sampling: msg.sampling,
+        rngs: msg.sampling.map((s) => new Rng(s.seed)),
+        history: msg.sampling.map(() => []),
+      });
+      return null;
+    }
+    case 'step':
+      return step(msg.batch, msg.S, msg.tokens, msg.wantLogits);
+    case 'close':
+      ready().batches.delete(msg.batch);
+      return null;
+    case 'shutdown':
+      setImmediate(() => process.exit(0));
+      return null;
+  }
+}
+
+function main(): void {
+  if (!process.send) {
+    console.error('rank.ts is started by the ParaLab host (Cluster), not by hand');
+    process.exit(2);
+  }
+  // Messages are handled one at a time, in order: a rank is a sequential device.
+  let chain = Promise.resolve();
+  process.on('message', (msg: HostMsg) => {
+    chain = chain.then(async () => {
+      try {
+        if (msg.v !== 1) throw new Error(`protocol version ${msg.v} is not supported by this rank (expects 1)`);
+        const result = await handle(msg);
+        rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+        send({ v: 1, type: 'ok', id: msg.id, result, rssPeak });
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        if (msg.type === 'init') state = { kind: 'failed', reason: message };
+        send({ v: 1, type: 'error', id: msg.id, message });
+      }
+    });
+  });
+  // The host disappearing (crash, SIGKILL) must not leave this process behind.
+  process.on('disconnect', () => process.exit(0));
+  setInterval(() => {
+    const rss = process.memoryUsage.rss();
+    rssPeak = Math.max(rssPeak, rss);
+    send({ v: 1, type: 'heartbeat', rss, rssPeak });
+  }, 500).unref();
+}
+
+main();
