@@ -36,7 +36,7 @@ export async function generate(req: GenerateRequest, o: GenerateRunOptions = {})
   try {
     const ids = promptIds(req, engine.tokenizer);
     const stop = new StopChecker({ eosIds: [], stopStrings: req.stop ?? [], ignoreEos: true });
-    const stream = engine.tokenizer.createStreamDecoder();
+    const stream = engine.tokenizer.createStreamDecoder({ skipSpecial: true });
     let text = '';
     let stopped = false;
     const sampling = req.sampling ?? { greedy: true };

@@ -121,6 +121,18 @@ export function trainBpe(corpus: string, maxMerges: number, minFrequency = 2): [
   return merges;
 }
 
+const trained = new Map<string, [string, string][]>();
+
+/** Every merge the corpus supports (min frequency 2), trained once per corpus: greedy merges of a smaller vocabulary are a prefix of these. */
+function allMerges(corpus: string): [string, string][] {
+  let m = trained.get(corpus);
+  if (!m) {
+    m = trainBpe(corpus, Number.POSITIVE_INFINITY);
+    trained.set(corpus, m);
+  }
+  return m;
+}
+
 export interface TokenizerFiles {
   /** tokenizer.json contents */
   tokenizer: Record<string, unknown>;
@@ -140,8 +152,7 @@ function buildVocab(vocabSize: number, corpus: string): { vocab: Map<string, num
   SPECIAL_TOKENS.forEach((t, i) => vocab.set(t, i));
   bytesToUnicode().forEach((c, b) => vocab.set(c, FIRST_BYTE_ID + b));
   const kept: [string, string][] = [];
-  // Ask for a few extra merges: a merge whose result already exists takes no id.
-  for (const [a, b] of trainBpe(corpus, vocabSize - FIRST_MERGE_ID + 64)) {
+  for (const [a, b] of allMerges(corpus)) {
     if (vocab.size >= vocabSize) break;
     if (!vocab.has(a + b)) vocab.set(a + b, vocab.size);
     kept.push([a, b]);

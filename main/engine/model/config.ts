@@ -168,11 +168,11 @@ function detectFamily(c: Json, source: string): { family: ArchFamily; hfArchitec
  * RoPE base and scaling. Reads transformers v4 (`rope_theta` + `rope_scaling`)
  * and v5 (`rope_parameters: {rope_type, rope_theta, ...}`) layouts.
  */
-function parseRope(c: Json, source: string): { theta: number; scaling: RopeScaling | null } {
+function parseRope(c: Json, source: string, defaultTheta: number): { theta: number; scaling: RopeScaling | null } {
   const params = isObject(c.rope_parameters) ? c.rope_parameters : null;
   const theta = params && params.rope_theta !== undefined
-    ? posNumber(params, 'rope_theta', `${source} (rope_parameters)`, 10000)
-    : posNumber(c, 'rope_theta', source, 10000);
+    ? posNumber(params, 'rope_theta', `${source} (rope_parameters)`, defaultTheta)
+    : posNumber(c, 'rope_theta', source, defaultTheta);
 
   const raw = params ?? c.rope_scaling;
   const field = params ? 'rope_parameters' : 'rope_scaling';
@@ -298,9 +298,16 @@ function parseHeads(c: Json, source: string, hidden: number): { heads: number; k
   return { heads, kvHeads, headDim: hidden / heads };
 }
 
-/** Default `max_position_embeddings` per family when a config omits it (HF class defaults). */
-const DEFAULT_MAX_POSITIONS: Record<ArchFamily, number> = {
-  llama: 2048, mistral: 32768, qwen2: 32768, qwen3: 32768, mixtral: 32768, qwen2_moe: 32768, qwen3_moe: 32768, olmoe: 4096,
+/** Values a config may omit, per family: the defaults of the Hugging Face config classes. */
+const FAMILY_DEFAULTS: Record<ArchFamily, { maxPositions: number; rmsEps: number; ropeTheta: number }> = {
+  llama: { maxPositions: 2048, rmsEps: 1e-6, ropeTheta: 10000 },
+  mistral: { maxPositions: 32768, rmsEps: 1e-6, ropeTheta: 10000 },
+  qwen2: { maxPositions: 32768, rmsEps: 1e-6, ropeTheta: 10000 },
+  qwen3: { maxPositions: 32768, rmsEps: 1e-6, ropeTheta: 10000 },
+  mixtral: { maxPositions: 32768, rmsEps: 1e-5, ropeTheta: 1e6 },
+  qwen2_moe: { maxPositions: 32768, rmsEps: 1e-6, ropeTheta: 10000 },
+  qwen3_moe: { maxPositions: 32768, rmsEps: 1e-6, ropeTheta: 10000 },
+  olmoe: { maxPositions: 4096, rmsEps: 1e-5, ropeTheta: 10000 },
 };
 
 // ---------------------------------------------------------------------------
@@ -318,7 +325,8 @@ export function parseHfConfig(json: unknown, opts: ParseConfigOptions): ModelCon
   const hidden = posInt(c, 'hidden_size', source);
   const { heads, kvHeads, headDim } = parseHeads(c, source, hidden);
   const moe = parseMoe(c, family, source);
-  const rope = parseRope(c, source);
+  const defaults = FAMILY_DEFAULTS[family];
+  const rope = parseRope(c, source, defaults.ropeTheta);
   const gen = opts.generationConfig;
   const genSource = source.replace(/config\.json$/, 'generation_config.json');
   const bos = tokenIds(c, 'bos_token_id', source)[0] ?? tokenIds(gen, 'bos_token_id', genSource)[0] ?? null;
@@ -335,10 +343,10 @@ export function parseHfConfig(json: unknown, opts: ParseConfigOptions): ModelCon
     kvHeads,
     headDim,
     ffn: moe ? 0 : posInt(c, 'intermediate_size', source),
-    rmsEps: posNumber(c, 'rms_norm_eps', source, 1e-6),
+    rmsEps: posNumber(c, 'rms_norm_eps', source, defaults.rmsEps),
     ropeTheta: rope.theta,
     ropeScaling: rope.scaling,
-    maxPositions: posInt(c, 'max_position_embeddings', source, DEFAULT_MAX_POSITIONS[family]),
+    maxPositions: posInt(c, 'max_position_embeddings', source, defaults.maxPositions),
     tieEmbeddings: bool(c, 'tie_word_embeddings', source, false),
     // Qwen2 (and Qwen2-MoE) hard-code bias=True on q/k/v and never on o.
     qkvBias: family === 'qwen2' || family === 'qwen2_moe',

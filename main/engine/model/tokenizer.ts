@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { bytesToUnicode } from './bpe';
 import { ModelError, errorText } from './errors';
 
 export interface ChatMessage {
@@ -91,6 +92,37 @@ function eosIdsOf(v: unknown): number[] {
   return list.filter((x): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0);
 }
 
+/** Byte-level symbol → byte (the inverse of GPT-2's bytes_to_unicode). */
+const BYTE_OF = new Map(bytesToUnicode().map((c, b) => [c, b]));
+
+/**
+ * Decodes byte-level BPE ids exactly like the library's ByteLevel decoder
+ * (runs of ordinary tokens → bytes → UTF-8, added tokens verbatim), but with
+ * a map lookup per token: the library searches the added-token list for every
+ * token, which is slow with the 31k reserved tokens of the 32000 presets.
+ */
+class ByteLevelDecoder {
+  private readonly utf8 = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+  constructor(private readonly tok: Tokenizer, private readonly added: Map<number, string>) {}
+
+  decode(ids: readonly number[]): string {
+    let out = '';
+    let bytes: number[] = [];
+    for (const id of ids) {
+      const content = this.added.get(id);
+      if (content === undefined) {
+        for (const ch of this.tok.id_to_token(id) ?? '') bytes.push(BYTE_OF.get(ch) ?? 0);
+        continue;
+      }
+      if (bytes.length > 0) out += this.utf8.decode(Uint8Array.from(bytes));
+      bytes = [];
+      out += content;
+    }
+    if (bytes.length > 0) out += this.utf8.decode(Uint8Array.from(bytes));
+    return out;
+  }
+}
+
 class HfTextTokenizer implements TextTokenizer {
   readonly vocabSize: number;
   readonly bosId: number | null;
@@ -99,6 +131,8 @@ class HfTextTokenizer implements TextTokenizer {
   private readonly specialIds: Set<number>;
   private readonly template: Template | null;
   private readonly cleanUpSpaces: boolean;
+  /** set when tokenizer.json's decoder is plain ByteLevel (GPT-2, Llama 3, Qwen, the presets) */
+  private readonly byteLevel: ByteLevelDecoder | null;
 
   constructor(
     private readonly tok: Tokenizer,
@@ -106,17 +140,22 @@ class HfTextTokenizer implements TextTokenizer {
     private readonly source: string,
     chatTemplate: string | null,
     extraEos: number[],
+    decoderType: unknown,
   ) {
     let max = -1;
     for (const id of tok.get_vocab(true).values()) max = Math.max(max, id);
     this.vocabSize = max + 1;
-    this.specialIds = new Set([...tok.get_added_tokens_decoder()].filter(([, t]) => t.special).map(([id]) => id));
+    const added = tok.get_added_tokens_decoder();
+    this.specialIds = new Set([...added].filter(([, t]) => t.special).map(([id]) => id));
     const bos = tokenContent(config.bos_token);
     this.bosId = bos === null ? null : tok.token_to_id(bos) ?? null;
     const eos = tokenContent(config.eos_token);
     const eosId = eos === null ? undefined : tok.token_to_id(eos);
     this.eosIds = [...new Set([...(eosId === undefined ? [] : [eosId]), ...extraEos])];
     this.cleanUpSpaces = config.clean_up_tokenization_spaces === true;
+    this.byteLevel = decoderType === 'ByteLevel' && !this.cleanUpSpaces
+      ? new ByteLevelDecoder(tok, new Map([...added].map(([id, t]) => [id, t.content])))
+      : null;
     this.template = chatTemplate === null ? null : this.compile(chatTemplate);
     this.hasChatTemplate = this.template !== null;
   }
@@ -134,6 +173,7 @@ class HfTextTokenizer implements TextTokenizer {
     // Filter specials here: the library's own skip does a linear search per token.
     const keep = opts.skipSpecial ? ids.filter((id) => !this.specialIds.has(id)) : [...ids];
     if (keep.length === 0) return '';
+    if (this.byteLevel) return this.byteLevel.decode(keep);
     return this.tok.decode(keep, { skip_special_tokens: false, clean_up_tokenization_spaces: this.cleanUpSpaces });
   }
 
@@ -232,5 +272,6 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
   const gen = readOptionalJson(path.join(dir, 'generation_config.json'), 'generation_config.json');
   const model = readOptionalJson(path.join(dir, 'config.json'), 'config.json');
   const extraEos = [...eosIdsOf(gen?.eos_token_id), ...eosIdsOf(model?.eos_token_id)];
-  return new HfTextTokenizer(tok, config, file, findChatTemplate(dir, config), extraEos);
+  const decoderType = (json.decoder as Json | null)?.type;
+  return new HfTextTokenizer(tok, config, file, findChatTemplate(dir, config), extraEos, decoderType);
 }

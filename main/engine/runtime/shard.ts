@@ -54,6 +54,9 @@ export function loadShardPieces(c: ModelConfig, w: WeightReader, plan: ShardPlan
   const D = c.headDim;
   const H = c.hidden;
   const tpOn = plan.tp.size > 1;
+  if (c.qkNorm && c.qkNormScope === 'projection') {
+    throw new Error(`${c.hfArchitecture}: q/k RMSNorm over the whole projection (OLMoE) is not supported by the graph builder yet; per-head q/k norm (Qwen3) is`);
+  }
   const pieces: Piece[] = [];
   const embedName = 'model.embed_tokens.weight';
   if (plan.embed) {
@@ -81,7 +84,9 @@ export function loadShardPieces(c: ModelConfig, w: WeightReader, plan: ShardPlan
         kNorm: c.qkNorm ? w.readF32(`${p}.self_attn.k_norm.weight`) : null,
         wo: transpose(w.readF32(`${p}.self_attn.o_proj.weight`, { cols: q }), H, q[1] - q[0]),
       },
-      s: { hidden: H, heads: nq, kvHeads: nkv, headDim: D, eps: c.rmsEps, first: l === 0 },
+      // The first layer of a stage starts from a single residual tensor (the
+      // embedding, or the previous stage's folded stream).
+      s: { hidden: H, heads: nq, kvHeads: nkv, headDim: D, eps: c.rmsEps, first: l === plan.layers[0] },
     });
     if (c.moe) throw new Error('Mixture-of-Experts layers run once expert parallelism lands; this build runs dense models only');
     const f = L.ffn;
@@ -96,6 +101,7 @@ export function loadShardPieces(c: ModelConfig, w: WeightReader, plan: ShardPlan
       s: { hidden: H, ffn: f[1] - f[0], eps: c.rmsEps },
     });
   }
+  if (!plan.head) pieces.push({ kind: 'sum', hidden: H });
   if (plan.head) {
     const rows = tpOn ? L.vocab : ([0, c.vocabSize] as Range);
     const name = c.tieEmbeddings || !w.has('lm_head.weight') ? embedName : 'lm_head.weight';
