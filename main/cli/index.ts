@@ -7,18 +7,16 @@
  * Errors: a non-zero exit and one line on stderr that says what to change.
  */
 import { UsageError } from './args';
-import { modelsCommand } from './models';
-import { generateCommand } from './generate';
-import { verifyCommand } from './verify';
-import { benchCommand } from './bench';
-import { serveCommand } from './serve';
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
-  models: modelsCommand,
-  generate: generateCommand,
-  verify: verifyCommand,
-  bench: benchCommand,
-  serve: serveCommand,
+type Command = (argv: string[]) => Promise<void>;
+
+// Loaded on demand: `lab models` should not pay for onnxruntime or the web host.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  models: async () => (await import('./models')).modelsCommand,
+  generate: async () => (await import('./generate')).generateCommand,
+  verify: async () => (await import('./verify')).verifyCommand,
+  bench: async () => (await import('./bench')).benchCommand,
+  serve: async () => (await import('./serve')).serveCommand,
 };
 
 const HELP = `ParaLab — measure parallel LLM inference for real
@@ -43,9 +41,9 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP + '\n');
     return command ? 0 : 2;
   }
-  const run = COMMANDS[command];
-  if (!run) throw new UsageError(`unknown command '${command}'; use one of: ${Object.keys(COMMANDS).join(', ')}`);
-  await run(rest);
+  const load = COMMANDS[command];
+  if (!load) throw new UsageError(`unknown command '${command}'; use one of: ${Object.keys(COMMANDS).join(', ')}`);
+  await (await load())(rest);
   return 0;
 }
 

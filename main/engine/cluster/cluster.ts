@@ -52,8 +52,10 @@ export interface ClusterOptions {
 
 /** How to start a rank: the bundled JS next to the app's main, or the TS source through tsx. */
 export function rankEntry(): { file: string; execArgv: string[] } {
-  const built = path.join(__dirname, 'rank.js');
-  if (existsSync(built)) return { file: built, execArgv: [] };
+  // Bundled (electron-vite): out/main/rank.js beside index.js, or one level up from a chunk.
+  for (const built of [path.join(__dirname, 'rank.js'), path.join(__dirname, '..', 'rank.js')]) {
+    if (existsSync(built)) return { file: built, execArgv: [] };
+  }
   return { file: path.resolve(__dirname, '../worker/rank.ts'), execArgv: ['--import', 'tsx'] };
 }
 

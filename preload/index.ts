@@ -1,0 +1,38 @@
+/**
+ * Preload (sandboxed, CommonJS): exposes exactly the Lab API as
+ * `window.paralab` — one typed function per method, never a generic invoke.
+ * Errors from main arrive as "Error invoking remote method …: Error: {json}";
+ * they are unwrapped here into a plain Error carrying the lab's message.
+ */
+import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
+import type { GenerateRequest, LabApi, LabErrorPayload, LabEvent, ListModelsRequest } from '../main/lab/contract';
+
+function unwrap(err: unknown): Error {
+  const text = err instanceof Error ? err.message : String(err);
+  const json = text.slice(text.indexOf('{'));
+  try {
+    const payload = JSON.parse(json) as LabErrorPayload;
+    return new Error(payload.message);
+  } catch {
+    return new Error(text);
+  }
+}
+
+function call<T>(channel: string, ...args: unknown[]): Promise<T> {
+  return ipcRenderer.invoke(channel, ...args).catch((err: unknown) => {
+    throw unwrap(err);
+  });
+}
+
+const api: LabApi = {
+  info: () => call('paralab:info'),
+  listModels: (req: ListModelsRequest) => call('paralab:listModels', req),
+  generate: (req: GenerateRequest) => call('paralab:generate', req),
+  onEvent(listener: (e: LabEvent) => void) {
+    const handler = (_e: IpcRendererEvent, event: LabEvent) => listener(event);
+    ipcRenderer.on('paralab:event', handler);
+    return () => void ipcRenderer.removeListener('paralab:event', handler);
+  },
+};
+
+contextBridge.exposeInMainWorld('paralab', api);

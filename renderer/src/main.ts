@@ -1,0 +1,7 @@
+/** Renderer entry: Vue app + Pinia, global styles. */
+import { createApp } from 'vue';
+import { createPinia } from 'pinia';
+import App from './App.vue';
+import './styles.css';
+
+createApp(App).use(createPinia()).mount('#app');
