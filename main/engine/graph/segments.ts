@@ -23,7 +23,9 @@ export type Piece =
   | { kind: 'embed'; table: Float32Array; rows: number; hidden: number; shard: [number, number] | null }
   | { kind: 'attn'; layer: number; w: AttnWeights; s: AttnShape }
   | { kind: 'mlp'; layer: number; w: MlpWeights; s: MlpShape }
-  | { kind: 'head'; w: HeadWeights; hidden: number; vocab: number; eps: number };
+  | { kind: 'head'; w: HeadWeights; hidden: number; vocab: number; eps: number }
+  /** end of a pipeline stage: fold the last sublayer output into the residual, so one tensor crosses to the next stage */
+  | { kind: 'sum'; hidden: number };
 
 export interface SegmentSpec {
   name: string;
@@ -40,6 +42,13 @@ export interface BuiltSegment {
   takesDelta: boolean;
   givesLogits: boolean;
   givesDelta: boolean;
+  givesX: boolean;
+  /**
+   * Which output is a partial sum over the TP group (the Megatron g operator
+   * goes after this segment): a sublayer's 'delta', the vocab-parallel
+   * embedding's 'x', or null.
+   */
+  partial: 'delta' | 'x' | null;
   hasAttention: boolean;
   /** which attention inputs the segment takes (null: no attention) */
   kernel: AttnKernel | null;
@@ -114,6 +123,9 @@ export function buildSegment(spec: SegmentSpec, rope: RopeTables): BuiltSegment 
       case 'head':
         logits = emitHead(g, 'head', piece.w, piece.hidden, piece.vocab, piece.eps, stream);
         break;
+      case 'sum':
+        if (stream.delta !== null) stream = { x: g.op('Add', [stream.x, stream.delta]), delta: null };
+        break;
     }
   }
 
@@ -139,6 +151,8 @@ export function buildSegment(spec: SegmentSpec, rope: RopeTables): BuiltSegment 
     takesDelta,
     givesLogits: last.kind === 'head',
     givesDelta: last.kind === 'attn' || last.kind === 'mlp',
+    givesX: last.kind !== 'head',
+    partial: last.kind === 'attn' || last.kind === 'mlp' ? 'delta' : last.kind === 'embed' && last.shard ? 'x' : null,
     hasAttention: attn.length > 0,
     kernel,
     kvHeads: attn[0]?.s.kvHeads ?? 0,
@@ -154,6 +168,7 @@ function pieceHidden(p: Piece): number {
     case 'mlp':
       return p.s.hidden;
     case 'head':
+    case 'sum':
       return p.hidden;
   }
 }
