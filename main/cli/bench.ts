@@ -52,7 +52,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
     const value = workload === 'prefill' ? m.prefill_tok_s : m.output_tok_s;
     const baseValue = workload === 'prefill' ? base.metrics.prefill_tok_s : base.metrics.output_tok_s;
     const w = (r.ranks as { weight_bytes: number }[]).reduce((a, x) => a + x.weight_bytes, 0);
-    process.stdout.write(`${r.label.padEnd(28)} ${workload} ${value.toFixed(1).padStart(9)} tok/s  ×${(value / baseValue).toFixed(2)}  weights ${formatBytes(w)}\n`);
+    const times = (r.ranks as { time: { compute_ms: number; comm_ms: number; bubble_ms: number } }[]).map((x) => x.time);
+    const split = times.map((t) => `${t.compute_ms.toFixed(0)}/${t.comm_ms.toFixed(0)}/${t.bubble_ms.toFixed(0)}`).join(' ');
+    process.stdout.write(`${r.label.padEnd(28)} ${workload} ${value.toFixed(1).padStart(9)} tok/s  ×${(value / baseValue).toFixed(2)}  weights ${formatBytes(w)}  compute/comm/bubble ms per rank: ${split}\n`);
   }
   const roof = base.roofline;
   if (roof) process.stdout.write(`roofline: ${roof.read_gb_s.toFixed(1)} GB/s read → decode ≤ ${roof.decode_tok_s.toFixed(1)} tok/s at batch ${base.workload.batch}\n`);

@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   verify: async () => (await import('./verify')).verifyCommand,
   bench: async () => (await import('./bench')).benchCommand,
   serve: async () => (await import('./serve')).serveCommand,
+  commbench: async () => (await import('./commbench')).commbenchCommand,
 };
 
 const HELP = `ParaLab — measure parallel LLM inference for real
@@ -30,6 +31,7 @@ commands:
   verify   --model M --parallel SPEC (--prompt T | --prompt-ids …) [--max-new-tokens N] [--json]
   bench    --model M --parallel "SPEC;SPEC" --workload prefill|decode [--prompt-len L --output-len O
            --batch B --threads-per-rank T --ceiling] --out DIR [--json]
+  commbench [--ranks 2,4] [--transport shm,unix,tcp] [--min 4K --max 64M]   collective latency / bus bandwidth (nccl-tests style)
   serve    [--host 127.0.0.1] [--port N]   the UI and Lab API for a browser
 
 models: a preset id (synth-llama-tiny, synth-llama-small, synth-moe-tiny, synth-moe-small) or a

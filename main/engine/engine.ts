@@ -8,14 +8,19 @@ import { resolveModel } from './model/catalog';
 import { loadTokenizer } from './model/tokenizer';
 import type { TextTokenizer } from './model/tokenizer';
 import type { ModelConfig } from './model/types';
-import { parseSpec, formatSpec } from './parallel/spec';
+import { parseSpec } from './parallel/spec';
 import type { ParallelSpec } from './parallel/spec';
 import { validateSpecForModel } from './parallel/validate';
 import { buildMesh } from './parallel/mesh';
 import type { Mesh } from './parallel/mesh';
 import { rankRoles } from './parallel/plan';
+import { stepComm } from './parallel/expected';
+import type { Expected } from './parallel/expected';
 import type { RankRole } from './parallel/plan';
 import { Cluster } from './cluster/cluster';
+import { prepareWorld, destroyWorld } from './comm/world';
+import type { WorldSetup, Transport } from './comm/world';
+import type { LedgerSummary } from './comm/ledger';
 import type { DeviceKind } from './runtime/ort';
 import type { RankInit, SeqSampling, StepResult } from './worker/protocol';
 import type { SamplingParams } from '../lab/contract';
@@ -24,8 +29,6 @@ import { WeightStore, validateWeights } from './model/weights';
 
 /** Axes this build executes; the spec parser accepts the full grammar and refuses the rest clearly. */
 export const SUPPORTED_AXES = ['dp', 'pp', 'tp'] as const;
-/** Parallel plans that run today (the multi-process plans land with the communicator). */
-const RUNNABLE_WORLD = 1;
 
 export interface EngineOptions {
   model: string;
@@ -35,6 +38,8 @@ export interface EngineOptions {
   /** longest prompt + output this engine must hold */
   maxSeq?: number;
   cut?: RankInit['cut'];
+  /** data-plane transport between ranks (default: shared memory when the addon is built, else Unix sockets) */
+  transport?: Transport;
   onProgress?: (message: string) => void;
 }
 
@@ -62,7 +67,15 @@ export interface GenerateTimeline {
   tokenMs: number[];
   prefillMs: number;
   totalMs: number;
-  steps: StepResult[];
+}
+
+/** Where a rank's time went, summed over the steps since the last reset. */
+export interface RankTime {
+  steps: number;
+  computeMs: number;
+  commMs: number;
+  /** blocked waiting for the previous pipeline stage */
+  bubbleMs: number;
 }
 
 let batchCounter = 0;
@@ -81,7 +94,37 @@ export class Engine {
     readonly threadsPerRank: number,
     readonly loadMs: number,
     readonly notes: string[],
-  ) {}
+    private readonly world: WorldSetup | null,
+  ) {
+    this.resetTimes();
+  }
+
+  /** Per global rank: compute / comm / bubble time since the last resetTimes(). */
+  readonly rankTimes: RankTime[] = [];
+  /** Per global rank: the closed-form traffic of the steps since the last resetTimes(). */
+  readonly expectedComm: Expected[] = [];
+
+  resetTimes(): void {
+    this.rankTimes.length = 0;
+    this.expectedComm.length = 0;
+    for (let r = 0; r < this.spec.world; r++) {
+      this.rankTimes.push({ steps: 0, computeMs: 0, commMs: 0, bubbleMs: 0 });
+      this.expectedComm.push({});
+    }
+  }
+
+  /** Ranks of each data-parallel replica, and the rank that samples for it. */
+  get replicas(): { ranks: number[]; sampler: number }[] {
+    return Array.from({ length: this.spec.dp }, (_, d) => ({
+      ranks: this.roles.filter((r) => r.replica === d).map((r) => r.rank),
+      sampler: this.roles.find((r) => r.sampler && r.replica === d)!.rank,
+    }));
+  }
+
+  /** Per-rank comm ledgers (null for ranks without a data plane); `reset` starts a new measurement. */
+  async ledgers(reset = false): Promise<(LedgerSummary | null)[]> {
+    return (await this.cluster.broadcast({ type: 'ledger', reset })) as (LedgerSummary | null)[];
+  }
 
   /** Resolve a model and load its tokenizer without starting any rank. */
   static async prepareModel(model: string, onProgress?: (m: string) => void) {
@@ -103,14 +146,16 @@ export class Engine {
     o.onProgress?.(`resolving model ${o.model}`);
     const { id, dir, config, tokenizer } = await Engine.prepareModel(o.model, o.onProgress);
     const { notes } = validateSpecForModel(spec, config, { supported: [...SUPPORTED_AXES], modelName: id });
-    if (spec.world > RUNNABLE_WORLD) {
-      throw new Error(`'${formatSpec(spec)}' needs ${spec.world} ranks; this build runs 'single' only — the multi-process plans (dp, pp, tp) land with the communicator`);
-    }
     const mesh = buildMesh(spec);
     const roles = rankRoles(mesh, config);
     const cores = os.availableParallelism();
     const threads = o.threadsPerRank ?? Math.max(1, Math.floor(cores / spec.world));
     const device = o.device ?? 'cpu';
+    const groups = [
+      ...(spec.tp > 1 ? mesh.groups('tp').map((ranks) => ({ name: `tp${ranks[0]}`, ranks })) : []),
+      ...(spec.pp > 1 ? mesh.groups('pp').map((ranks) => ({ name: `pp${ranks[0]}`, ranks })) : []),
+    ];
+    const world = groups.length > 0 ? await prepareWorld({ world: spec.world, transport: o.transport ?? 'auto', groups }) : null;
     const inits: RankInit[] = roles.map((r) => ({
       rank: r.rank,
       world: spec.world,
@@ -118,28 +163,36 @@ export class Engine {
       plan: r.plan,
       device,
       threads,
-      spin: spec.world * threads <= cores,
+      // Spinning intra-op threads looked free but measured 10× slower decode
+      // with per-sublayer sessions: every session owns a thread pool, and idle
+      // pools spinning on 2 cores starve the busy one (docs/PERFORMANCE.md).
+      spin: process.env.PARALAB_ORT_SPIN === '1',
+      pin: spec.world > 1 && spec.world * threads <= cores,
       maxSeq: o.maxSeq ?? Math.min(config.maxPositions, 4096),
       cut: o.cut ?? 'collectives',
       sampler: r.sampler,
+      micro: spec.pp > 1 ? spec.micro : 1,
+      dataPlane: world,
+      links: linksOf(mesh, r.rank),
     }));
-    o.onProgress?.(`starting ${spec.world} rank(s)`);
-    const cluster = await Cluster.start(inits);
-    return new Engine(id, dir, config, tokenizer, spec, mesh, roles, cluster, device, threads, performance.now() - t0, notes);
-  }
-
-  /** The rank that samples for replica 0. */
-  private get samplerRank(): number {
-    return this.roles.find((r) => r.sampler && r.replica === 0)!.rank;
+    o.onProgress?.(`starting ${spec.world} rank(s) (${mesh.describe()})`);
+    let cluster: Cluster;
+    try {
+      cluster = await Cluster.start(inits);
+    } catch (e) {
+      if (world) destroyWorld(world);
+      throw e;
+    }
+    return new Engine(id, dir, config, tokenizer, spec, mesh, roles, cluster, device, threads, performance.now() - t0, notes, world);
   }
 
   /**
-   * Generate for a batch of prompts of equal length (one replica). Greedy,
-   * or sampled with per-sequence seeds derived from `seed`.
+   * Generate for a batch of prompts of equal length. Under DP the sequences
+   * are dealt round-robin to the replicas, which run concurrently and never
+   * talk to each other; outputs come back in prompt order.
    */
   async generate(prompts: number[][], o: GenerateOptions): Promise<{ outputs: SeqOutput[]; timeline: GenerateTimeline }> {
-    const B = prompts.length;
-    const S = prompts[0].length;
+    const S = prompts[0]?.length ?? 0;
     if (S === 0) throw new ModelError('token-out-of-range', 'the prompt is empty; give at least one token');
     if (prompts.some((p) => p.length !== S)) throw new Error('all prompts of one batch must have the same length');
     for (const p of prompts) {
@@ -149,28 +202,56 @@ export class Engine {
         }
       }
     }
+    const replicas = this.replicas;
+    const assigned = replicas.map(() => [] as number[]);
+    prompts.forEach((_, i) => assigned[i % replicas.length].push(i));
+    const t0 = performance.now();
+    const parts = await Promise.all(
+      replicas.map((rep, d) => (assigned[d].length === 0 ? null : this.generateOn(rep, assigned[d], prompts, o, t0))),
+    );
+    const outputs = new Array<SeqOutput>(prompts.length);
+    const timeline: GenerateTimeline = { tokenMs: [], prefillMs: 0, totalMs: performance.now() - t0 };
+    parts.forEach((p, d) => {
+      if (!p) return;
+      assigned[d].forEach((seq, j) => (outputs[seq] = p.outputs[j]));
+      if (d === 0) timeline.tokenMs = p.tokenMs;
+      timeline.prefillMs = Math.max(timeline.prefillMs, p.prefillMs);
+    });
+    return { outputs, timeline };
+  }
+
+  /** One replica's step loop over its share of the sequences. */
+  private async generateOn(rep: { ranks: number[]; sampler: number }, seqs: number[], prompts: number[][], o: GenerateOptions, t0: number) {
+    const B = seqs.length;
     const eos = new Set(o.ignoreEos ? [] : (o.eosIds ?? this.config.eosTokenIds));
     const batch = `b${++batchCounter}`;
-    const sampling: SeqSampling[] = prompts.map((_, i) => ({ params: o.sampling ?? { greedy: true }, seed: ((o.seed ?? 0) + i * 7919) >>> 0 }));
-    await this.cluster.broadcast({ type: 'open', batch, size: B, sampling });
-    const outputs: SeqOutput[] = prompts.map(() => ({ tokens: [], finish: 'length', logits: [] }));
+    const sampling: SeqSampling[] = seqs.map((i) => ({ params: o.sampling ?? { greedy: true }, seed: ((o.seed ?? 0) + i * 7919) >>> 0 }));
+    const all = (req: Parameters<Cluster['request']>[1], timeout?: number) => Promise.all(rep.ranks.map((r) => this.cluster.request(r, req, timeout)));
+    await all({ type: 'open', batch, size: B, sampling });
+    const outputs: SeqOutput[] = seqs.map(() => ({ tokens: [], finish: 'length', logits: [] }));
     const done = new Array<boolean>(B).fill(false);
     const tokenMs: number[] = [];
-    const steps: StepResult[] = [];
-    const t0 = performance.now();
     let prefillMs = 0;
-    let input = Int32Array.from(prompts.flat());
-    let len = S;
+    let input = Int32Array.from(seqs.flatMap((i) => prompts[i]));
+    let len = prompts[0].length;
     try {
       for (let step = 0; step < o.maxNewTokens && !done.every(Boolean); step++) {
-        const results = (await this.cluster.broadcast({ type: 'step', batch, S: len, tokens: input, wantLogits: !!o.wantLogits }, stepTimeoutMs(B * len))) as StepResult[];
-        const r = results[this.samplerRank];
-        steps.push(r);
+        const results = (await all({ type: 'step', batch, S: len, tokens: input, wantLogits: !!o.wantLogits }, stepTimeoutMs(B * len))) as StepResult[];
+        const r = results[rep.ranks.indexOf(rep.sampler)];
+        results.forEach((res, j) => {
+          const rank = rep.ranks[j];
+          stepComm(this.expectedComm[rank], this.roles[rank], this.mesh.place(rank), this.config, B, len, this.spec.pp > 1 ? this.spec.micro : 1);
+          const t = this.rankTimes[rank];
+          t.steps++;
+          t.computeMs += res.computeMs;
+          t.commMs += res.commMs;
+          t.bubbleMs += res.bubbleMs;
+        });
         const now = performance.now() - t0;
         if (step === 0) prefillMs = now;
         tokenMs.push(now);
         const next = r.tokens!;
-        const V = r.logits ? r.logits.length / B : 0;
+        const V = this.config.vocabSize;
         for (let i = 0; i < B; i++) {
           if (done[i]) continue;
           const out = outputs[i];
@@ -179,7 +260,7 @@ export class Engine {
           if (eos.has(next[i])) {
             out.finish = 'eos';
             done[i] = true;
-          } else if (o.onToken?.(i, next[i]) === 'stop') {
+          } else if (o.onToken?.(seqs[i], next[i]) === 'stop') {
             out.finish = 'stop';
             done[i] = true;
           }
@@ -188,17 +269,30 @@ export class Engine {
         len = 1;
       }
     } finally {
-      if (!this.cluster.failed) await this.cluster.broadcast({ type: 'close', batch }).catch(() => undefined);
+      if (!this.cluster.failed) await all({ type: 'close', batch }).catch(() => undefined);
     }
-    return { outputs, timeline: { tokenMs, prefillMs, totalMs: performance.now() - t0, steps } };
+    return { outputs, tokenMs, prefillMs };
   }
 
   async close(): Promise<void> {
     await this.cluster.stop();
+    if (this.world) destroyWorld(this.world);
   }
 }
 
 /** Generous per-step timeout: a step is hung only if it is far slower than any CPU could be. */
 function stepTimeoutMs(tokens: number): number {
   return 60_000 + tokens * 100;
+}
+
+/** A rank's groups in the world and its pipeline neighbours (as indices in its pp group). */
+function linksOf(mesh: Mesh, rank: number): RankInit['links'] {
+  const p = mesh.place(rank);
+  const { tp, pp } = mesh.spec;
+  return {
+    tp: tp > 1 ? `tp${p.tpGroup[0]}` : null,
+    pp: pp > 1 ? `pp${p.ppGroup[0]}` : null,
+    prev: pp > 1 && p.prev !== null ? p.coord.pp - 1 : null,
+    next: pp > 1 && p.next !== null ? p.coord.pp + 1 : null,
+  };
 }

@@ -15,6 +15,9 @@ import type { RankInit } from '../engine/worker/protocol';
 import { Rng } from '../engine/sample/rng';
 import { measureReadBandwidth } from '../engine/runtime/bandwidth';
 import { paramCount } from '../engine/model/types';
+import type { LedgerSummary } from '../engine/comm/ledger';
+import type { CommOp } from '../engine/comm/communicator';
+import type { Expected } from '../engine/parallel/expected';
 
 export type Workload = 'prefill' | 'decode';
 
@@ -58,7 +61,7 @@ export interface RunRecord {
   workload: Record<string, unknown>;
   metrics: RunMetrics;
   ranks: Record<string, unknown>[];
-  comm: unknown[];
+  comm: CommRow[];
   correctness: { checked: boolean; note: string };
   roofline?: { read_gb_s: number; weight_bytes_per_step: number; decode_tok_s: number };
 }
@@ -122,6 +125,8 @@ async function runOne(o: BenchOptions, v: Variant): Promise<RunRecord> {
     const work = prompts(o.batch, o.promptLen, c.vocabSize, o.seed);
     // Warm-up: first runs pay for allocator growth and weight pre-packing.
     await engine.generate(work, { maxNewTokens: 2, ignoreEos: true });
+    engine.resetTimes();
+    await engine.ledgers(true);
     const ttft: number[] = [];
     const tpot: number[] = [];
     let prefillTokS = 0;
@@ -143,6 +148,7 @@ async function runOne(o: BenchOptions, v: Variant): Promise<RunRecord> {
       prefillTokS = (o.batch * o.promptLen) / (percentile(ttft, 50) / 1000);
     }
     const mem = engine.cluster.memory();
+    const ledgers = await engine.ledgers();
     const record: RunRecord = {
       schema: 'paralab.run/1',
       id: `${new Date().toISOString().replace(/[:.]/g, '-')}-${v.label.replace(/[^a-z0-9=,]+/gi, '_')}`,
@@ -165,8 +171,17 @@ async function runOne(o: BenchOptions, v: Variant): Promise<RunRecord> {
       device: { kind: engine.device, threads_per_rank: engine.threadsPerRank, host_cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.availableParallelism(), memory_bytes: os.totalmem(), node: process.version },
       workload: { kind: o.workload, prompt_len: o.promptLen, output_len: o.workload === 'decode' ? o.outputLen : 1, batch: o.batch, reps: o.reps, seed: o.seed },
       metrics: { prefill_tok_s: prefillTokS, output_tok_s: outputTokS, ttft_ms: stat(ttft), tpot_ms: stat(tpot) },
-      ranks: engine.cluster.ready.map((r, i) => ({ rank: i, pid: r.pid, layers: r.layers, segments: r.segments, weight_bytes: r.weightBytes, rss_peak_bytes: mem[i].rssPeak, load_ms: r.loadMs })),
-      comm: [],
+      ranks: engine.cluster.ready.map((r, i) => ({
+        rank: i,
+        pid: r.pid,
+        layers: r.layers,
+        segments: r.segments,
+        weight_bytes: r.weightBytes,
+        rss_peak_bytes: mem[i].rssPeak,
+        load_ms: r.loadMs,
+        time: { compute_ms: engine.rankTimes[i].computeMs, comm_ms: engine.rankTimes[i].commMs, bubble_ms: engine.rankTimes[i].bubbleMs },
+      })),
+      comm: commRows(ledgers, engine.expectedComm),
       correctness: { checked: false, note: 'single is the reference; run `lab verify` for parallel specs' },
     };
     writeRecord(o.outDir, record);
@@ -174,6 +189,44 @@ async function runOne(o: BenchOptions, v: Variant): Promise<RunRecord> {
   } finally {
     await engine.close();
   }
+}
+
+export interface CommRow {
+  rank: number;
+  op: string;
+  count: number;
+  bytes_sent: number;
+  bytes_recv: number;
+  expected_count: number;
+  expected_bytes_sent: number;
+  ms: number;
+  wait_ms: number;
+  gb_s: number;
+}
+
+/** Measured ledger beside the closed form, per rank and op. */
+export function commRows(ledgers: (LedgerSummary | null)[], expected: Expected[]): CommRow[] {
+  const rows: CommRow[] = [];
+  ledgers.forEach((l, rank) => {
+    const ops = new Set([...Object.keys(l ?? {}), ...Object.keys(expected[rank] ?? {})]) as Set<CommOp>;
+    for (const op of ops) {
+      const m = l?.[op];
+      const e = expected[rank]?.[op];
+      rows.push({
+        rank,
+        op,
+        count: m?.count ?? 0,
+        bytes_sent: m?.bytesSent ?? 0,
+        bytes_recv: m?.bytesRecv ?? 0,
+        expected_count: e?.count ?? 0,
+        expected_bytes_sent: e?.bytesSent ?? 0,
+        ms: m?.ms ?? 0,
+        wait_ms: m?.waitMs ?? 0,
+        gb_s: m && m.ms - m.waitMs > 0 ? (m.bytesSent + m.bytesRecv) / ((m.ms - m.waitMs) * 1e6) : 0,
+      });
+    }
+  });
+  return rows;
 }
 
 /** Atomic: a crash never leaves a half-written run.json. */

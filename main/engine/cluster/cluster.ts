@@ -62,7 +62,7 @@ export function rankEntry(): { file: string; execArgv: string[] } {
 export class Cluster {
   private nextId = 1;
   private failure: ClusterError | null = null;
-  private stopping = false;
+  private stopping: Promise<void> | null = null;
   private watchdog: NodeJS.Timeout;
   readonly ready: RankReady[] = [];
 
@@ -139,15 +139,21 @@ export class Cluster {
   }
 
   /** Orderly shutdown; kills whatever does not exit in time. Safe to call twice. */
-  async stop(graceMs = 2000): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
+  stop(graceMs = 2000): Promise<void> {
+    this.stopping ??= this.stopAll(graceMs);
+    return this.stopping;
+  }
+
+  private async stopAll(graceMs: number): Promise<void> {
     clearInterval(this.watchdog);
     await Promise.all(
       this.ranks.map(async (r) => {
         if (r.exited) return;
         const exited = new Promise<void>((res) => r.child.once('exit', () => res()));
-        if (r.child.connected) r.child.send({ v: 1, type: 'shutdown', id: 0 } satisfies HostMsg, () => undefined);
+        // A rank blocked inside a collective whose peer died cannot read
+        // messages: after a failure, kill at once instead of asking.
+        if (r.child.connected && !this.failure) r.child.send({ v: 1, type: 'shutdown', id: 0 } satisfies HostMsg, () => undefined);
+        else r.child.kill('SIGKILL');
         const timer = setTimeout(() => r.child.kill('SIGKILL'), graceMs);
         await exited;
         clearTimeout(timer);

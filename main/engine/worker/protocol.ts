@@ -8,6 +8,7 @@
 import type { ShardPlan } from '../runtime/shard';
 import type { DeviceKind } from '../runtime/ort';
 import type { SamplingParams } from '../../lab/contract';
+import type { WorldSetup } from '../comm/world';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -19,12 +20,20 @@ export interface RankInit {
   device: DeviceKind;
   threads: number;
   spin: boolean;
+  /** pin this rank to its own cores (when world × threads ≤ cores) */
+  pin: boolean;
   /** longest sequence (prompt + output) the rank's RoPE tables and checks allow */
   maxSeq: number;
   /** 'collectives': cut segments only where the plan communicates; 'sublayer': ~2 runs per layer; 'none': one graph */
   cut: 'collectives' | 'sublayer' | 'none';
   /** the rank that samples and answers with tokens (last pipeline stage, tp rank 0) */
   sampler: boolean;
+  /** pipeline micro-batches per step */
+  micro: number;
+  /** the data plane: how to reach the other ranks (null when no rank needs another) */
+  dataPlane: WorldSetup | null;
+  /** names of this rank's groups in the world, and its pipeline neighbours as ranks of the pp group */
+  links: { tp: string | null; pp: string | null; prev: number | null; next: number | null };
 }
 
 export interface SeqSampling {
@@ -37,6 +46,7 @@ export type HostMsg =
   | { v: 1; type: 'open'; id: number; batch: string; size: number; sampling: SeqSampling[] }
   | { v: 1; type: 'step'; id: number; batch: string; S: number; tokens: Int32Array; wantLogits: boolean }
   | { v: 1; type: 'close'; id: number; batch: string }
+  | { v: 1; type: 'ledger'; id: number; reset: boolean }
   | { v: 1; type: 'shutdown'; id: number };
 
 export interface RankReady {
@@ -53,6 +63,8 @@ export interface StepResult {
   /** (B,V) last-position logits when asked (sampler rank only) */
   logits: Float32Array | null;
   computeMs: number;
+  commMs: number;
+  bubbleMs: number;
   kvBytes: number;
 }
 

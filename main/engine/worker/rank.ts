@@ -10,13 +10,21 @@ import { WeightStore } from '../model/weights';
 import { ropeCosSin } from '../model/rope';
 import { buildSegment, groupPieces } from '../graph/segments';
 import { loadShardPieces } from '../runtime/shard';
-import { BatchState, Executor } from '../runtime/executor';
+import { Executor } from '../runtime/executor';
+import { microBatches, runStage } from './stage';
+import type { MicroBatches, StageLinks } from './stage';
+import { joinWorld } from '../comm/world';
+import { pinToCpus } from '../comm/shm-native';
+import os from 'node:os';
+import type { World } from '../comm/world';
 import { Rng } from '../sample/rng';
 import { sampleToken } from '../sample/sampler';
 import type { HostMsg, RankInit, RankMsg, RankReady, SeqSampling, StepResult } from './protocol';
+import type { LedgerSummary } from '../comm/ledger';
 
 interface Batch {
-  state: BatchState;
+  mb: MicroBatches;
+  size: number;
   sampling: SeqSampling[];
   rngs: Rng[];
   /** prompt + generated ids per sequence, for the repetition penalty */
@@ -25,7 +33,7 @@ interface Batch {
 
 type RankState =
   | { kind: 'idle' }
-  | { kind: 'ready'; init: RankInit; exec: Executor; batches: Map<string, Batch> }
+  | { kind: 'ready'; init: RankInit; exec: Executor; batches: Map<string, Batch>; world: World | null; links: StageLinks; vocab: number }
   | { kind: 'failed'; reason: string };
 
 let state: RankState = { kind: 'idle' };
@@ -37,6 +45,9 @@ function send(msg: RankMsg): void {
 
 async function init(init: RankInit): Promise<RankReady> {
   const t0 = performance.now();
+  // One rank per core when they fit: unpinned, two ranks sometimes share a
+  // core and every collective waits on the one that is descheduled.
+  if (init.pin) pinToCpus(Array.from({ length: init.threads }, (_, i) => (init.rank * init.threads + i) % os.availableParallelism()));
   const config = loadModelConfig(init.modelDir);
   const store = WeightStore.open(init.modelDir);
   const pieces = loadShardPieces(config, store, init.plan);
@@ -50,7 +61,14 @@ async function init(init: RankInit): Promise<RankReady> {
   const cut = init.cut === 'sublayer' ? () => true : init.cut === 'none' ? () => false : () => tp;
   const segments = groupPieces(pieces, cut).map((s) => buildSegment(s, rope));
   const exec = await Executor.create(segments, config.hidden, maxSeq, { device: init.device, threads: init.threads, spin: init.spin });
-  state = { kind: 'ready', init, exec, batches: new Map() };
+  const world = init.dataPlane ? await joinWorld(init.dataPlane, init.rank) : null;
+  const links: StageLinks = {
+    tp: world && init.links.tp ? world.group(init.links.tp) : null,
+    pp: world && init.links.pp ? world.group(init.links.pp) : null,
+    prev: init.links.prev,
+    next: init.links.next,
+  };
+  state = { kind: 'ready', init, exec, batches: new Map(), world, links, vocab: config.vocabSize };
   return { pid: process.pid, weightBytes: exec.weightBytes, loadMs: performance.now() - t0, segments: segments.length, layers: init.plan.layers };
 }
 
@@ -63,20 +81,20 @@ async function step(batchId: string, S: number, tokens: Int32Array, wantLogits: 
   const r = ready();
   const b = r.batches.get(batchId);
   if (!b) throw new Error(`unknown batch ${batchId}`);
-  const B = b.state.batch;
+  const B = b.size;
   if (tokens.length !== B * S) throw new Error(`step expects ${B}×${S} token ids, got ${tokens.length}`);
-  const t0 = performance.now();
-  const out = await r.exec.step(b.state, S, { ids: BigInt64Array.from(tokens, (t) => BigInt(t)) });
-  const computeMs = performance.now() - t0;
+  const times = { computeMs: 0, commMs: 0, bubbleMs: 0 };
+  const logits = await runStage(r.exec, b.mb, S, tokens, r.links, r.vocab, times);
+  const kvBytes = b.mb.states.reduce((a, st) => a + st.kvBytes(), 0);
   for (let i = 0; i < B; i++) for (let s = 0; s < S; s++) b.history[i].push(tokens[i * S + s]);
-  if (!('logits' in out) || !r.init.sampler) return { tokens: null, logits: null, computeMs, kvBytes: b.state.kvBytes() };
-  const V = out.logits.length / B;
+  if (!logits || !r.init.sampler) return { tokens: null, logits: null, ...times, kvBytes };
+  const V = r.vocab;
   const sampled: number[] = [];
   for (let i = 0; i < B; i++) {
-    const row = out.logits.subarray(i * V, (i + 1) * V);
+    const row = logits.subarray(i * V, (i + 1) * V);
     sampled.push(sampleToken(row, b.sampling[i].params, b.history[i], b.rngs[i]));
   }
-  return { tokens: sampled, logits: wantLogits ? out.logits : null, computeMs, kvBytes: b.state.kvBytes() };
+  return { tokens: sampled, logits: wantLogits ? logits : null, ...times, kvBytes };
 }
 
 async function handle(msg: HostMsg): Promise<unknown> {
@@ -86,7 +104,8 @@ async function handle(msg: HostMsg): Promise<unknown> {
     case 'open': {
       const r = ready();
       r.batches.set(msg.batch, {
-        state: r.exec.newBatch(msg.size),
+        mb: microBatches(r.exec, msg.size, r.init.micro),
+        size: msg.size,
         sampling: msg.sampling,
         rngs: msg.sampling.map((s) => new Rng(s.seed)),
         history: msg.sampling.map(() => []),
@@ -98,6 +117,12 @@ async function handle(msg: HostMsg): Promise<unknown> {
     case 'close':
       ready().batches.delete(msg.batch);
       return null;
+    case 'ledger': {
+      const r = ready();
+      const summary: LedgerSummary | null = r.world ? r.world.ledger.summary() : null;
+      if (msg.reset) r.world?.ledger.reset();
+      return summary;
+    }
     case 'shutdown':
       setImmediate(() => process.exit(0));
       return null;

@@ -1,0 +1,76 @@
+/**
+ * The comm ledger: every collective and message a rank takes part in, counted
+ * per op and group — calls, bytes this rank sent and received (the closed
+ * forms in communicator.ts, identical on every transport), time inside the
+ * call, and the part of that time spent waiting for the last peer to arrive
+ * (arrival skew: load imbalance, told apart from the transfer itself).
+ *
+ * waitMs per transport: shm — from posting this rank's first window until
+ * every peer has posted its own (exact); sockets — until the first byte from
+ * the slowest peer arrived (includes one network latency); recv — until the
+ * message started to arrive. ms − waitMs is the transfer / copy / reduce time.
+ *
+ * Everything returned is plain data (structured-clone-safe): a rank ships
+ * summary() to the host as-is, and the host adds ranks up with mergeSummaries.
+ */
+import type { CommOp } from './communicator';
+
+export interface OpTotals {
+  count: number;
+  bytesSent: number;
+  bytesRecv: number;
+  ms: number;
+  waitMs: number;
+}
+
+/** Per op, summed over this rank's groups. */
+export type LedgerSummary = Partial<Record<CommOp, OpTotals>>;
+
+/** Per group, then per op. */
+export type LedgerByGroup = Record<string, LedgerSummary>;
+
+const zero = (): OpTotals => ({ count: 0, bytesSent: 0, bytesRecv: 0, ms: 0, waitMs: 0 });
+
+function add(into: OpTotals, e: OpTotals): void {
+  into.count += e.count;
+  into.bytesSent += e.bytesSent;
+  into.bytesRecv += e.bytesRecv;
+  into.ms += e.ms;
+  into.waitMs += e.waitMs;
+}
+
+export class Ledger {
+  private groups: LedgerByGroup = {};
+
+  record(op: CommOp, group: string, bytesSent: number, bytesRecv: number, ms: number, waitMs: number): void {
+    const g = (this.groups[group] ??= {});
+    const e = (g[op] ??= zero());
+    add(e, { count: 1, bytesSent, bytesRecv, ms, waitMs: Math.min(waitMs, ms) });
+  }
+
+  summary(): LedgerSummary {
+    const out: LedgerSummary = {};
+    for (const g of Object.values(this.groups)) {
+      for (const [op, e] of Object.entries(g) as [CommOp, OpTotals][]) add((out[op] ??= zero()), e);
+    }
+    return out;
+  }
+
+  byGroup(): LedgerByGroup {
+    return structuredClone(this.groups);
+  }
+
+  reset(): void {
+    this.groups = {};
+  }
+}
+
+/** Host side: add up the summaries of several ranks (null for ranks without a data plane). */
+export function mergeSummaries(list: (LedgerSummary | null)[]): LedgerSummary {
+  const out: LedgerSummary = {};
+  for (const s of list) {
+    if (!s) continue;
+    for (const [op, e] of Object.entries(s) as [CommOp, OpTotals][]) add((out[op] ??= zero()), e);
+  }
+  return out;
+}
