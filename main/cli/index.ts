@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   bench: async () => (await import('./bench')).benchCommand,
   serve: async () => (await import('./serve')).serveCommand,
   commbench: async () => (await import('./commbench')).commbenchCommand,
+  worker: async () => (await import('./worker')).workerCommand,
 };
 
 const HELP = `ParaLab — measure parallel LLM inference for real
@@ -32,6 +33,7 @@ commands:
   bench    --model M --parallel "SPEC;SPEC" --workload prefill|decode [--prompt-len L --output-len O
            --batch B --threads-per-rank T --ceiling] --out DIR [--json]
   commbench [--ranks 2,4] [--transport shm,unix,tcp] [--min 4K --max 64M]   collective latency / bus bandwidth (nccl-tests style)
+  worker   --join HOST:PORT              serve as a rank for a host started with --listen HOST:PORT --workers N
   serve    [--host 127.0.0.1] [--port N]   the UI and Lab API for a browser
 
 models: a preset id (synth-llama-tiny, synth-llama-small, synth-moe-tiny, synth-moe-small) or a

@@ -1,12 +1,13 @@
 /** `lab verify`: single vs SPEC on identical input; exit 0 only if it passes. */
 import { parse } from './args';
 import { requestFrom, requestOptions } from './generate';
+import { remoteFrom, workerOptions } from './worker';
 import { verify } from '../engine/verify';
 import { Engine } from '../engine/engine';
 import { promptIds } from '../engine/generate';
 
 export async function verifyCommand(argv: string[]): Promise<void> {
-  const { values } = parse('verify', argv, requestOptions);
+  const { values } = parse('verify', argv, { ...requestOptions, ...workerOptions });
   const req = requestFrom({ ...values, 'max-new-tokens': values['max-new-tokens'] ?? '8' });
   let ids = req.promptIds;
   if (!ids) {
@@ -14,7 +15,8 @@ export async function verifyCommand(argv: string[]): Promise<void> {
     const probe = await Engine.prepareModel(req.model);
     ids = promptIds(req, probe.tokenizer);
   }
-  const r = await verify({ model: req.model, parallel: req.parallel, device: req.device, threadsPerRank: req.threadsPerRank, promptIds: ids, maxNewTokens: req.maxNewTokens });
+  const remote = remoteFrom(values);
+  const r = await verify({ model: req.model, parallel: req.parallel, device: req.device, threadsPerRank: req.threadsPerRank, promptIds: ids, maxNewTokens: req.maxNewTokens, remote });
   if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
   else {
     process.stdout.write(

@@ -40,6 +40,8 @@ export interface EngineOptions {
   cut?: RankInit['cut'];
   /** data-plane transport between ranks (default: shared memory when the addon is built, else Unix sockets) */
   transport?: Transport;
+  /** the last `count` ranks join over TCP from `lab worker --join HOST:PORT` (other machines) */
+  remote?: { listen: string; count: number; onListening?: (address: string) => void };
   onProgress?: (message: string) => void;
 }
 
@@ -155,11 +157,15 @@ export class Engine {
       ...(spec.tp > 1 ? mesh.groups('tp').map((ranks) => ({ name: `tp${ranks[0]}`, ranks })) : []),
       ...(spec.pp > 1 ? mesh.groups('pp').map((ranks) => ({ name: `pp${ranks[0]}`, ranks })) : []),
     ];
-    const world = groups.length > 0 ? await prepareWorld({ world: spec.world, transport: o.transport ?? 'auto', groups }) : null;
+    if (o.remote && (o.remote.count < 1 || o.remote.count > spec.world)) throw new Error(`--workers ${o.remote.count} must be between 1 and the ${spec.world} ranks of '${o.parallel}'`);
+    // Ranks on other machines reach each other over TCP, at the address the host listens on.
+    const listenHost = o.remote ? o.remote.listen.slice(0, o.remote.listen.lastIndexOf(':')) : undefined;
+    const world = groups.length > 0 ? await prepareWorld({ world: spec.world, transport: o.remote ? 'tcp' : (o.transport ?? 'auto'), groups, host: listenHost }) : null;
     const inits: RankInit[] = roles.map((r) => ({
       rank: r.rank,
       world: spec.world,
       modelDir: dir,
+      modelId: id,
       plan: r.plan,
       device,
       threads,
@@ -167,7 +173,7 @@ export class Engine {
       // with per-sublayer sessions: every session owns a thread pool, and idle
       // pools spinning on 2 cores starve the busy one (docs/PERFORMANCE.md).
       spin: process.env.PARALAB_ORT_SPIN === '1',
-      pin: spec.world > 1 && spec.world * threads <= cores,
+      pin: !o.remote && spec.world > 1 && spec.world * threads <= cores,
       maxSeq: o.maxSeq ?? Math.min(config.maxPositions, 4096),
       cut: o.cut ?? 'collectives',
       sampler: r.sampler,
@@ -178,7 +184,7 @@ export class Engine {
     o.onProgress?.(`starting ${spec.world} rank(s) (${mesh.describe()})`);
     let cluster: Cluster;
     try {
-      cluster = await Cluster.start(inits);
+      cluster = await Cluster.start(inits, { remote: o.remote });
     } catch (e) {
       if (world) destroyWorld(world);
       throw e;

@@ -27,9 +27,10 @@ export interface VerifyResult {
   prompt_ids: number[];
 }
 
-export async function verify(o: Omit<EngineOptions, 'parallel'> & { parallel: string; promptIds: number[]; maxNewTokens: number }): Promise<VerifyResult> {
+export async function verify(o: EngineOptions & { promptIds: number[]; maxNewTokens: number }): Promise<VerifyResult> {
   const run = async (parallel: string) => {
-    const engine = await Engine.start({ ...o, parallel });
+    // Remote workers serve the plan under test; the reference runs locally.
+    const engine = await Engine.start({ ...o, parallel, remote: parallel === 'single' ? undefined : o.remote });
     try {
       const { outputs } = await engine.generate([o.promptIds], { maxNewTokens: o.maxNewTokens, sampling: { greedy: true }, wantLogits: true, ignoreEos: true });
       return { out: outputs[0], spec: engine.spec, dtype: engine.config.dtype };

@@ -11,6 +11,9 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { HostMsg, RankInit, RankMsg, RankReady } from '../worker/protocol';
+import net from 'node:net';
+import { EventEmitter } from 'node:events';
+import { FramedSocket, parseHostPort } from '../worker/channel';
 
 export class ClusterError extends Error {
   constructor(
@@ -32,9 +35,12 @@ interface Pending {
   what: string;
 }
 
+/** What the cluster needs of a rank process: a forked child, or a worker joined over TCP. */
+type RankLink = Pick<ChildProcess, 'pid' | 'connected' | 'send' | 'on' | 'once' | 'kill'>;
+
 interface RankProc {
   rank: number;
-  child: ChildProcess;
+  child: RankLink;
   pending: Map<number, Pending>;
   lastBeat: number;
   rss: number;
@@ -48,6 +54,8 @@ export interface ClusterOptions {
   /** ms of heartbeat silence after which a rank counts as hung */
   heartbeatTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** the last `count` ranks are workers that join over TCP (`lab worker --join HOST:PORT`) */
+  remote?: { listen: string; count: number; onListening?: (address: string) => void };
 }
 
 /** How to start a rank: the bundled JS next to the app's main, or the TS source through tsx. */
@@ -68,7 +76,7 @@ export class Cluster {
 
   private constructor(
     private readonly ranks: RankProc[],
-    private readonly opts: Required<Omit<ClusterOptions, 'env'>>,
+    private readonly opts: Required<Pick<ClusterOptions, 'initTimeoutMs' | 'heartbeatTimeoutMs'>>,
   ) {
     this.watchdog = setInterval(() => this.checkHeartbeats(), 250);
     this.watchdog.unref();
@@ -78,7 +86,12 @@ export class Cluster {
   static async start(inits: RankInit[], options: ClusterOptions = {}): Promise<Cluster> {
     const opts = { initTimeoutMs: options.initTimeoutMs ?? 300_000, heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 30_000 };
     const entry = rankEntry();
-    const ranks: RankProc[] = inits.map((init) => {
+    const remoteCount = options.remote?.count ?? 0;
+    const remote = options.remote ? await acceptWorkers(options.remote, opts.initTimeoutMs) : [];
+    const ranks: RankProc[] = inits.map((init, i) => {
+      if (i >= inits.length - remoteCount) {
+        return { rank: init.rank, child: remote[i - (inits.length - remoteCount)], pending: new Map(), lastBeat: Date.now(), rss: 0, rssPeak: 0, exited: false };
+      }
       const child = fork(entry.file, [], {
         execArgv: entry.execArgv,
         serialization: 'advanced',
@@ -185,7 +198,7 @@ export class Cluster {
       r.exited = true;
       if (this.stopping) return;
       const busy = [...r.pending.values()].map((p) => p.what);
-      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      const how = signal ? `was killed by ${signal}` : code === null ? 'lost its connection to the host' : `exited with code ${code}`;
       this.fail(new ClusterError(`rank ${r.rank} (pid ${r.child.pid}) ${how}${busy.length ? ` during '${busy[0]}'` : ''}`, r.rank));
     });
     r.child.on('error', (err) => this.fail(new ClusterError(`rank ${r.rank}: ${err.message}`, r.rank)));
@@ -219,4 +232,59 @@ export class Cluster {
     }
     r.pending.clear();
   }
+}
+
+/** A rank on another process tree or machine, behind a framed TCP socket, shaped like a ChildProcess. */
+class RemoteRank extends EventEmitter {
+  connected = true;
+  constructor(
+    private readonly ch: FramedSocket,
+    readonly pid: number,
+  ) {
+    super();
+    ch.on('message', (m) => this.emit('message', m));
+    ch.on('close', () => {
+      this.connected = false;
+      this.emit('exit', null, null);
+    });
+    ch.on('error', () => undefined);
+  }
+  send(msg: unknown, cb?: (err: Error | null) => void): boolean {
+    this.ch.send(msg, cb);
+    return true;
+  }
+  kill(): boolean {
+    this.ch.sock.destroy();
+    return true;
+  }
+}
+
+/** Listen for `lab worker --join` connections until `count` workers have said hello. */
+function acceptWorkers(o: NonNullable<ClusterOptions['remote']>, timeoutMs: number): Promise<RankLink[]> {
+  const { host, port } = parseHostPort(o.listen);
+  return new Promise((resolve, reject) => {
+    const joined: RankLink[] = [];
+    const server = net.createServer((sock) => {
+      const ch = new FramedSocket(sock);
+      ch.once('message', (hello: { type?: string; pid?: number }) => {
+        if (hello?.type !== 'hello') return sock.destroy();
+        joined.push(new RemoteRank(ch, hello.pid ?? -1) as unknown as RankLink);
+        if (joined.length === o.count) {
+          clearTimeout(timer);
+          server.close();
+          resolve(joined);
+        }
+      });
+    });
+    const timer = setTimeout(() => {
+      server.close();
+      for (const j of joined) j.kill();
+      reject(new ClusterError(`only ${joined.length} of ${o.count} workers joined at ${o.listen} within ${Math.round(timeoutMs / 1000)} s; start them with \`npm run lab -- worker --join ${o.listen}\``, null));
+    }, timeoutMs);
+    server.on('error', (e) => reject(new ClusterError(`cannot listen for workers at ${o.listen}: ${e.message}`, null)));
+    server.listen(port, host, () => {
+      const a = server.address() as net.AddressInfo;
+      o.onListening?.(`${host}:${a.port}`);
+    });
+  });
 }

@@ -16,6 +16,8 @@ export interface RankInit {
   rank: number;
   world: number;
   modelDir: string;
+  /** preset id or folder, so a rank on another machine can find the model itself */
+  modelId: string;
   plan: ShardPlan;
   device: DeviceKind;
   threads: number;

@@ -16,6 +16,11 @@ import type { MicroBatches, StageLinks } from './stage';
 import { joinWorld } from '../comm/world';
 import { pinToCpus } from '../comm/shm-native';
 import os from 'node:os';
+import { existsSync } from 'node:fs';
+import { isPresetId } from '../model/presets';
+import { ensurePreset } from '../model/synth';
+import net from 'node:net';
+import { FramedSocket } from './channel';
 import type { World } from '../comm/world';
 import { Rng } from '../sample/rng';
 import { sampleToken } from '../sample/sampler';
@@ -39,15 +44,17 @@ type RankState =
 let state: RankState = { kind: 'idle' };
 let rssPeak = 0;
 
-function send(msg: RankMsg): void {
-  process.send?.(msg);
-}
+/** Where messages to the host go: the IPC channel of a forked rank, or a TCP socket (`lab worker --join`). */
+let send: (msg: RankMsg) => void = (msg) => process.send?.(msg);
 
 async function init(init: RankInit): Promise<RankReady> {
   const t0 = performance.now();
   // One rank per core when they fit: unpinned, two ranks sometimes share a
   // core and every collective waits on the one that is descheduled.
   if (init.pin) pinToCpus(Array.from({ length: init.threads }, (_, i) => (init.rank * init.threads + i) % os.availableParallelism()));
+  // A worker on another machine resolves a preset into its own cache; a
+  // folder must exist at the same path there.
+  if (!existsSync(init.modelDir) && isPresetId(init.modelId)) init = { ...init, modelDir: await ensurePreset(init.modelId) };
   const config = loadModelConfig(init.modelDir);
   const store = WeightStore.open(init.modelDir);
   const pieces = loadShardPieces(config, store, init.plan);
@@ -129,14 +136,11 @@ async function handle(msg: HostMsg): Promise<unknown> {
   }
 }
 
-function main(): void {
-  if (!process.send) {
-    console.error('rank.ts is started by the ParaLab host (Cluster), not by hand');
-    process.exit(2);
-  }
-  // Messages are handled one at a time, in order: a rank is a sequential device.
+/** Serve host messages one at a time, in order: a rank is a sequential device. */
+export function serve(onMessage: (fn: (msg: HostMsg) => void) => void, reply: (msg: RankMsg) => void): void {
+  send = reply;
   let chain = Promise.resolve();
-  process.on('message', (msg: HostMsg) => {
+  onMessage((msg: HostMsg) => {
     chain = chain.then(async () => {
       try {
         if (msg.v !== 1) throw new Error(`protocol version ${msg.v} is not supported by this rank (expects 1)`);
@@ -150,13 +154,34 @@ function main(): void {
       }
     });
   });
-  // The host disappearing (crash, SIGKILL) must not leave this process behind.
-  process.on('disconnect', () => process.exit(0));
   setInterval(() => {
     const rss = process.memoryUsage.rss();
     rssPeak = Math.max(rssPeak, rss);
     send({ v: 1, type: 'heartbeat', rss, rssPeak });
   }, 500).unref();
+}
+
+/** `lab worker --join HOST:PORT`: serve a host on another process tree or machine over TCP. */
+export function joinHost(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, host);
+    sock.once('error', (e) => reject(new Error(`could not reach the ParaLab host at ${host}:${port}: ${e.message}`)));
+    sock.once('connect', () => {
+      const ch = new FramedSocket(sock);
+      ch.send({ v: 1, type: 'hello', pid: process.pid, host: os.hostname() });
+      serve((fn) => ch.on('message', fn), (msg) => ch.send(msg));
+      // The host going away ends the worker, like a forked rank's 'disconnect'.
+      ch.on('close', () => process.exit(0));
+      resolve();
+    });
+  });
+}
+
+function main(): void {
+  if (!process.send) return;
+  serve((fn) => process.on('message', fn), (msg) => process.send?.(msg));
+  // The host disappearing (crash, SIGKILL) must not leave this process behind.
+  process.on('disconnect', () => process.exit(0));
 }
 
 main();
