@@ -15,6 +15,8 @@ import { buildMesh } from './parallel/mesh';
 import type { Mesh } from './parallel/mesh';
 import { rankRoles } from './parallel/plan';
 import { stepComm } from './parallel/expected';
+import { route } from './parallel/route';
+import type { Routing } from './parallel/route';
 import type { Expected } from './parallel/expected';
 import type { RankRole } from './parallel/plan';
 import { Cluster } from './cluster/cluster';
@@ -99,7 +101,13 @@ export class Engine {
     private readonly world: WorldSetup | null,
   ) {
     this.resetTimes();
+    this.active.push(...new Array<number>(spec.dp).fill(0));
   }
+
+  /** DP routing policy, and the sequences in flight per replica it routes by. */
+  routing: Routing = 'least-loaded';
+  private readonly active: number[] = [];
+  private readonly rrCounter = { next: 0 };
 
   /** Per global rank: compute / comm / bubble time since the last resetTimes(). */
   readonly rankTimes: RankTime[] = [];
@@ -210,10 +218,13 @@ export class Engine {
     }
     const replicas = this.replicas;
     const assigned = replicas.map(() => [] as number[]);
-    prompts.forEach((_, i) => assigned[i % replicas.length].push(i));
+    const where = route(this.routing, prompts.length, this.active, this.rrCounter);
+    where.forEach((d, i) => assigned[d].push(i));
     const t0 = performance.now();
     const parts = await Promise.all(
-      replicas.map((rep, d) => (assigned[d].length === 0 ? null : this.generateOn(rep, assigned[d], prompts, o, t0))),
+      replicas.map((rep, d) =>
+        assigned[d].length === 0 ? null : this.generateOn(rep, assigned[d], prompts, o, t0).finally(() => (this.active[d] -= assigned[d].length)),
+      ),
     );
     const outputs = new Array<SeqOutput>(prompts.length);
     const timeline: GenerateTimeline = { tokenMs: [], prefillMs: 0, totalMs: performance.now() - t0 };
