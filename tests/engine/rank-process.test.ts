@@ -5,7 +5,9 @@
  * with a message naming it, leaves no process behind, and the next run works.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { writeSyntheticModel } from '../../main/engine/model/synth';
+import { presetConfig } from '../../main/engine/model/presets';
 import os from 'node:os';
 import path from 'node:path';
 import { Engine } from '../../main/engine/engine';
@@ -45,6 +47,25 @@ describe('single rank process', () => {
       expect(new Set(want.tokens).size).toBeGreaterThan(3);
     } finally {
       await engine.close();
+    }
+  });
+
+  it('bf16 and fp16 weight files (converted to fp32 on load) generate what the reference computes from them', async () => {
+    for (const dtype of ['BF16', 'F16'] as const) {
+      const dir = path.join(cache, `half-${dtype}`);
+      mkdirSync(dir);
+      await writeSyntheticModel(dir, presetConfig('synth-llama-tiny'), { seed: 3, dtype });
+      const engine = await Engine.start({ model: dir, parallel: 'single', threadsPerRank: 1 });
+      try {
+        const { outputs } = await engine.generate([[7, 8, 9]], { maxNewTokens: 6, ignoreEos: true });
+        const store = WeightStore.open(dir);
+        expect(store.dtype('model.layers.0.mlp.up_proj.weight')).toBe(dtype);
+        const ref = new ReferenceModel(engine.config, (n) => store.readF32(n));
+        expect(outputs[0].tokens).toEqual(referenceGreedy(ref, [7, 8, 9], 6).tokens);
+        store.close();
+      } finally {
+        await engine.close();
+      }
     }
   });
 
