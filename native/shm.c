@@ -162,24 +162,41 @@ static int32_t *word(napi_env env, napi_value ab, napi_value off) {
   return (int32_t *)((char *)data + (size_t)o);
 }
 
+/* The arguments of both waits: (ab, byteOffset, expected, timeoutMs). Throws and returns false when malformed. */
+typedef struct {
+  int32_t *w;
+  int32_t expected;
+  struct timespec ts;
+} wait_args;
+
+static bool parse_wait(napi_env env, napi_value *argv, const char *name, wait_args *out) {
+  double ms;
+  out->w = word(env, argv[0], argv[1]);
+  if (!out->w || napi_get_value_int32(env, argv[2], &out->expected) != napi_ok || napi_get_value_double(env, argv[3], &ms) != napi_ok) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "paralab_shm.%s(ab, byteOffset: 4-aligned in range, expected: int32, timeoutMs: number)", name);
+    napi_throw_type_error(env, NULL, msg);
+    return false;
+  }
+  if (ms < 0) ms = 0;
+  out->ts.tv_sec = (time_t)(ms / 1000);
+  out->ts.tv_nsec = (long)((ms - (double)out->ts.tv_sec * 1000) * 1e6);
+  return true;
+}
+
+/* 0 woken (or interrupted), 1 value differed, 2 timed out */
+static int do_wait(wait_args *a) {
+  long r = syscall(SYS_futex, a->w, FUTEX_WAIT, a->expected, &a->ts, NULL, 0);
+  return r == 0 || errno == EINTR ? 0 : errno == ETIMEDOUT ? 2 : 1;
+}
+
 static napi_value futex_wait(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   if (!args(env, info, 4, argv)) return NULL;
-  int32_t *w = word(env, argv[0], argv[1]);
-  int32_t expected;
-  double ms;
-  if (!w || napi_get_value_int32(env, argv[2], &expected) != napi_ok || napi_get_value_double(env, argv[3], &ms) != napi_ok) {
-    napi_throw_type_error(env, NULL, "paralab_shm.futexWait(ab, byteOffset: 4-aligned in range, expected: int32, timeoutMs: number)");
-    return NULL;
-  }
-  if (ms < 0) ms = 0;
-  struct timespec ts;
-  ts.tv_sec = (time_t)(ms / 1000);
-  ts.tv_nsec = (long)((ms - (double)ts.tv_sec * 1000) * 1e6);
-  long r = syscall(SYS_futex, w, FUTEX_WAIT, expected, &ts, NULL, 0);
-  int result = r == 0 || errno == EINTR ? 0 : errno == ETIMEDOUT ? 2 : 1;
+  wait_args a;
+  if (!parse_wait(env, argv, "futexWait", &a)) return NULL;
   napi_value out;
-  CHECK(napi_create_int32(env, result, &out));
+  CHECK(napi_create_int32(env, do_wait(&a), &out));
   return out;
 }
 
@@ -187,17 +204,14 @@ typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref keep; /* the ArrayBuffer stays mapped while a pool thread sleeps on it */
-  int32_t *w;
-  int32_t expected;
-  struct timespec ts;
+  wait_args args;
   int result;
 } async_wait;
 
 static void async_wait_run(napi_env env, void *data) {
   (void)env;
   async_wait *a = data;
-  long r = syscall(SYS_futex, a->w, FUTEX_WAIT, a->expected, &a->ts, NULL, 0);
-  a->result = r == 0 || errno == EINTR ? 0 : errno == ETIMEDOUT ? 2 : 1;
+  a->result = do_wait(&a->args);
 }
 
 static void async_wait_done(napi_env env, napi_status status, void *data) {
@@ -213,19 +227,10 @@ static void async_wait_done(napi_env env, napi_status status, void *data) {
 static napi_value futex_wait_async(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   if (!args(env, info, 4, argv)) return NULL;
-  int32_t *w = word(env, argv[0], argv[1]);
-  int32_t expected;
-  double ms;
-  if (!w || napi_get_value_int32(env, argv[2], &expected) != napi_ok || napi_get_value_double(env, argv[3], &ms) != napi_ok) {
-    napi_throw_type_error(env, NULL, "paralab_shm.futexWaitAsync(ab, byteOffset: 4-aligned in range, expected: int32, timeoutMs: number)");
-    return NULL;
-  }
-  if (ms < 0) ms = 0;
+  wait_args w;
+  if (!parse_wait(env, argv, "futexWaitAsync", &w)) return NULL;
   async_wait *a = calloc(1, sizeof *a);
-  a->w = w;
-  a->expected = expected;
-  a->ts.tv_sec = (time_t)(ms / 1000);
-  a->ts.tv_nsec = (long)((ms - (double)a->ts.tv_sec * 1000) * 1e6);
+  a->args = w;
   napi_value promise, name;
   CHECK(napi_create_promise(env, &a->deferred, &promise));
   CHECK(napi_create_reference(env, argv[0], 1, &a->keep));
