@@ -5,7 +5,7 @@
  * they are unwrapped here into a plain Error carrying the lab's message.
  */
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
-import type { GenerateRequest, LabApi, LabErrorPayload, LabEvent, ListModelsRequest } from '../main/lab/contract';
+import { LAB_METHODS, type LabApi, type LabErrorPayload, type LabEvent, type LabMethod } from '../main/lab/contract';
 
 function unwrap(err: unknown): Error {
   const text = err instanceof Error ? err.message : String(err);
@@ -24,10 +24,11 @@ function call<T>(channel: string, ...args: unknown[]): Promise<T> {
   });
 }
 
+// One function per method of the contract, each bound to its own channel.
+const methods = Object.fromEntries(LAB_METHODS.map((m: LabMethod) => [m, (...args: unknown[]) => call(`paralab:${m}`, ...args)])) as Omit<LabApi, 'onEvent'>;
+
 const api: LabApi = {
-  info: () => call('paralab:info'),
-  listModels: (req: ListModelsRequest) => call('paralab:listModels', req),
-  generate: (req: GenerateRequest) => call('paralab:generate', req),
+  ...methods,
   onEvent(listener: (e: LabEvent) => void) {
     const handler = (_e: IpcRendererEvent, event: LabEvent) => listener(event);
     ipcRenderer.on('paralab:event', handler);

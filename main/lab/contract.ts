@@ -94,6 +94,8 @@ export interface GenerateResult {
   finish_reason: 'length' | 'eos' | 'stop';
   prompt_ids: number[];
   metrics: GenerateMetrics;
+  /** ms from the start of the request to each generated token */
+  token_ms?: number[];
   ranks: RankSummary[];
   comm: CommOpSummary[];
 }
@@ -108,8 +110,188 @@ export interface CommOpSummary {
 /** Events pushed from the lab to the UI. */
 export type LabEvent =
   | { kind: 'progress'; task: string; done: number; total: number; message: string }
-  | { kind: 'token'; requestId: string; tokenId: number; text: string }
-  | { kind: 'log'; level: 'info' | 'warn' | 'error'; message: string };
+  /** one generated token; `ms` since the request started, `ranks` that worked on the step */
+  | { kind: 'token'; requestId: string; tokenId: number; text: string; ms?: number; ranks?: number[] }
+  | { kind: 'log'; level: 'info' | 'warn' | 'error'; message: string }
+  /** a benchmark job changed state or wrote a run record */
+  | { kind: 'job'; job: BenchJob };
+
+// ---------------------------------------------------------------------------
+// Parallel specs, benchmarks, run records, reports, chat
+// ---------------------------------------------------------------------------
+
+export type DeviceKindName = 'cpu' | 'webgpu' | 'cuda';
+export type Lang = 'zh-CN' | 'en';
+
+export interface CheckSpecRequest {
+  model: string;
+  parallel: string;
+}
+
+/** The engine's verdict on a spec for a model, and the mesh it would build. */
+export interface SpecCheck {
+  ok: boolean;
+  /** the engine's own error message when !ok (says which number must divide which) */
+  message: string | null;
+  /** canonical spec string */
+  spec: string;
+  world: number;
+  degrees: { dp: number; pp: number; tp: number; sp: number; ep: number };
+  spImpl: string | null;
+  /** documented fallbacks that apply (e.g. kv heads replicated) */
+  notes: string[];
+  ranks: { rank: number; coord: { dp: number; pp: number; sp: number; tp: number }; layers: [number, number]; groups: Partial<Record<'tp' | 'pp' | 'dp' | 'sp' | 'ep', number[]>> }[];
+}
+
+export type WorkloadKind = 'prefill' | 'decode' | 'serving';
+
+export interface BenchRequest {
+  model: string;
+  /** each spec runs on the same seeded workload; `single` is added when missing */
+  specs: string[];
+  workload: WorkloadKind;
+  promptLen?: number;
+  outputLen?: number;
+  batch?: number;
+  /** serving: number of requests and their Poisson arrival rate (requests / s; 0 or absent = all at once) */
+  requests?: number;
+  rate?: number;
+  threadsPerRank?: number;
+  device?: DeviceKindName;
+  seed?: number;
+  /** also run `verify` for each spec and store the result as the record's correctness */
+  verify?: boolean;
+}
+
+export interface BenchJob {
+  jobId: string;
+  state: 'running' | 'done' | 'failed' | 'cancelled';
+  specs: string[];
+  /** specs finished so far */
+  done: number;
+  /** run ids written so far, in spec order */
+  runIds: string[];
+  message: string;
+  error: string | null;
+}
+
+/** A line of the runs list (the full record comes from getRun). */
+export interface RunSummary {
+  id: string;
+  created: string;
+  label: string;
+  model: string;
+  spec: string;
+  world: number;
+  workload: WorkloadKind;
+  device: string;
+  output_tok_s: number;
+  prefill_tok_s: number;
+  ttft_p50_ms: number;
+  tpot_p50_ms: number;
+  correctness: 'pass' | 'fail' | 'unchecked';
+}
+
+export interface Stat {
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+}
+
+/**
+ * `run.json` (schema paralab.run/1, see DESIGN.md and the JSON Schema in the
+ * repo). The fields the UI reads are typed; a record may carry more.
+ */
+export interface RunRecord {
+  schema: 'paralab.run/1';
+  id: string;
+  created: string;
+  label: string;
+  model: { id: string; arch: string; params: number; layers: number; hidden: number; heads: number; kv_heads: number; experts: number; top_k: number; dtype: string; [k: string]: unknown };
+  parallel: { spec: string; world: number; dp: number; pp: number; tp: number; sp: number; ep: number; [k: string]: unknown };
+  device: { kind: string; threads_per_rank: number; host_cpu: string; [k: string]: unknown };
+  workload: { kind: WorkloadKind; [k: string]: unknown };
+  metrics: {
+    ttft_ms: Stat;
+    tpot_ms: Stat;
+    itl_ms?: Stat;
+    e2el_ms?: Stat;
+    output_tok_s: number;
+    prefill_tok_s: number;
+    request_s?: number;
+    [k: string]: unknown;
+  };
+  ranks: {
+    rank: number;
+    memory?: { weights_bytes: number; kv_cache_bytes: number; activation_peak_bytes: number; rss_peak_bytes: number };
+    time?: { compute_ms: number; comm_ms: number; wait_ms?: number; bubble_ms: number };
+    [k: string]: unknown;
+  }[];
+  comm: { rank: number; op: string; count: number; bytes_sent: number; bytes_recv: number; expected_count: number; expected_bytes_sent: number; [k: string]: unknown }[];
+  correctness: { checked: boolean; tokens_equal?: boolean; max_abs_logit_diff?: number; note: string; [k: string]: unknown };
+  /** MoE runs: tokens routed per [layer][expert], and max ÷ mean per layer */
+  expert_load?: { tokens: number[][]; balancedness: number[]; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+/** Chrome trace-event format (what trace.json holds). */
+export interface TraceEvent {
+  name: string;
+  cat?: string;
+  ph: string;
+  ts: number;
+  dur?: number;
+  pid: number;
+  tid: number;
+  args?: Record<string, unknown>;
+}
+
+export type ReportFormat = 'html' | 'pdf' | 'md' | 'csv' | 'json';
+
+export interface ReportRequest {
+  runIds: string[];
+  format: ReportFormat;
+  lang?: Lang;
+}
+
+/** A report as data: the door saves it (Electron: save dialog; browser: download). */
+export interface ReportFile {
+  fileName: string;
+  mime: string;
+  encoding: 'utf8' | 'base64';
+  data: string;
+}
+
+export type ClaimVerdict = 'borne_out' | 'not_borne_out' | 'not_measured';
+
+export interface ClaimRow {
+  strategy: 'DP' | 'PP' | 'TP' | 'SP' | 'EP';
+  aspect: 'memory' | 'communication' | 'throughput' | 'latency';
+  claim: { en: string; zh: string };
+  evidence: { en: string; zh: string };
+  verdict: ClaimVerdict;
+  runIds: string[];
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** A chat turn over a warm engine for (model, parallel, device, threads); switching any of them restarts it. */
+export interface ChatRequest {
+  /** chosen by the caller so token events can be matched before the call returns; cancel() takes it */
+  requestId: string;
+  model: string;
+  parallel: string;
+  device?: DeviceKindName;
+  threadsPerRank?: number;
+  messages: ChatMessage[];
+  maxNewTokens: number;
+  sampling?: SamplingParams;
+  stop?: string[];
+}
 
 export interface LabInfo {
   apiVersion: number;
@@ -126,12 +308,44 @@ export interface LabApi {
   info(): Promise<LabInfo>;
   listModels(req: ListModelsRequest): Promise<ModelSummary[]>;
   generate(req: GenerateRequest): Promise<GenerateResult>;
+  /** validate a spec against a model with the engine's own rules; never throws for a bad spec (ok: false) */
+  checkSpec(req: CheckSpecRequest): Promise<SpecCheck>;
+  /** start a benchmark job in the background; progress and results arrive as 'progress' / 'job' events */
+  startBench(req: BenchRequest): Promise<BenchJob>;
+  cancelBench(jobId: string): Promise<void>;
+  listJobs(): Promise<BenchJob[]>;
+  listRuns(): Promise<RunSummary[]>;
+  getRun(id: string): Promise<RunRecord>;
+  getTrace(id: string): Promise<TraceEvent[]>;
+  deleteRun(id: string): Promise<void>;
+  exportReport(req: ReportRequest): Promise<ReportFile>;
+  claims(runIds: string[]): Promise<ClaimRow[]>;
+  /** one chat turn; tokens stream as 'token' events with req.requestId */
+  chat(req: ChatRequest): Promise<GenerateResult>;
+  /** stop a running chat turn or generation (its promise resolves with finish_reason 'stop') */
+  cancel(requestId: string): Promise<void>;
   /** subscribe to events; returns an unsubscribe function */
   onEvent(listener: (e: LabEvent) => void): () => void;
 }
 
 /** Method names a door must carry (everything except the local onEvent). */
-export const LAB_METHODS = ['info', 'listModels', 'generate'] as const;
+export const LAB_METHODS = [
+  'info',
+  'listModels',
+  'generate',
+  'checkSpec',
+  'startBench',
+  'cancelBench',
+  'listJobs',
+  'listRuns',
+  'getRun',
+  'getTrace',
+  'deleteRun',
+  'exportReport',
+  'claims',
+  'chat',
+  'cancel',
+] as const;
 export type LabMethod = (typeof LAB_METHODS)[number];
 
 /** The wire shape of an error crossing a door. */

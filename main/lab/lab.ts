@@ -56,6 +56,20 @@ export function createLab(deps: LabDeps = {}): LabApi {
       const run = deps.generate ?? (await import('../engine/generate')).generate;
       return run(req, { onEvent: emit, requestId: randomUUID() });
     },
+    // Filled in by main/lab/runs.ts (benchmarks, run records, reports, claims)
+    // and main/lab/chat.ts (warm engines for the chat window).
+    checkSpec: unavailable('checkSpec'),
+    startBench: unavailable('startBench'),
+    cancelBench: unavailable('cancelBench'),
+    listJobs: unavailable('listJobs'),
+    listRuns: unavailable('listRuns'),
+    getRun: unavailable('getRun'),
+    getTrace: unavailable('getTrace'),
+    deleteRun: unavailable('deleteRun'),
+    exportReport: unavailable('exportReport'),
+    claims: unavailable('claims'),
+    chat: unavailable('chat'),
+    cancel: unavailable('cancel'),
     onEvent(listener) {
       listeners.add(listener);
       return () => void listeners.delete(listener);
@@ -84,4 +98,11 @@ export async function detectDevices(): Promise<string[]> {
     // onnxruntime-node missing or not loadable here: the CPU is still listed so the UI can explain
   }
   return found;
+}
+
+/** Placeholder for a method whose module has not been wired yet: a clear error, never a fake result. */
+function unavailable(method: string) {
+  return async (): Promise<never> => {
+    throw Object.assign(new Error(`${method} is not available in this build yet`), { code: 'unavailable' });
+  };
 }

@@ -3,7 +3,7 @@
  * preload. Requests carry ids and wait for their answer; events fan out to
  * subscribers; a closed socket fails what is pending and reopens on the next call.
  */
-import { LAB_API_VERSION, type LabApi, type LabEvent, type LabMethod, type WireMessage, type WireRequest } from '../../main/lab/contract';
+import { LAB_API_VERSION, LAB_METHODS, type LabApi, type LabEvent, type LabMethod, type WireMessage, type WireRequest } from '../../main/lab/contract';
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 type SocketFactory = (url: string) => WebSocket;
@@ -47,10 +47,9 @@ export function connectWebSocketLab(url: string, open: SocketFactory = (u) => ne
     });
   }
 
+  const methods = Object.fromEntries(LAB_METHODS.map((m) => [m, (...args: unknown[]) => call(m, ...args)])) as Omit<LabApi, 'onEvent'>;
   return {
-    info: () => call('info'),
-    listModels: (req) => call('listModels', req),
-    generate: (req) => call('generate', req),
+    ...methods,
     onEvent(listener) {
       listeners.add(listener);
       return () => void listeners.delete(listener);

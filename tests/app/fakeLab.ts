@@ -45,11 +45,33 @@ export function fakeLab(): FakeLab {
       calls.push({ method: 'generate', args: [req] });
       throw Object.assign(new Error(`unknown model '${req.model}'`), { code: 'unknown-preset' });
     },
+    ...unavailableMethods(),
     onEvent(l) {
       listeners.add(l);
       return () => void listeners.delete(l);
     },
     emit: (e) => listeners.forEach((l) => l(e)),
     listenerCount: () => listeners.size,
+  };
+}
+
+/** The methods a test does not exercise: each rejects with a clear error. */
+function unavailableMethods() {
+  const no = (m: string) => async (): Promise<never> => {
+    throw new Error(`${m} is not faked in this test`);
+  };
+  return {
+    checkSpec: no('checkSpec'),
+    startBench: no('startBench'),
+    cancelBench: no('cancelBench'),
+    listJobs: no('listJobs'),
+    listRuns: no('listRuns'),
+    getRun: no('getRun'),
+    getTrace: no('getTrace'),
+    deleteRun: no('deleteRun'),
+    exportReport: no('exportReport'),
+    claims: no('claims'),
+    chat: no('chat'),
+    cancel: no('cancel'),
   };
 }

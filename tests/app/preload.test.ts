@@ -1,6 +1,6 @@
 /** The preload (preload/index.ts) against a mocked electron: exactly the Lab API, one channel per method, errors unwrapped. */
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import type { LabApi, LabEvent } from '../../main/lab/contract';
+import { LAB_METHODS, type LabApi, type LabEvent } from '../../main/lab/contract';
 
 const h = vi.hoisted(() => ({
   exposed: new Map<string, unknown>(),
@@ -33,7 +33,7 @@ beforeAll(async () => {
 describe('preload', () => {
   it('exposes window.paralab with exactly the Lab API, and nothing generic', () => {
     expect([...h.exposed.keys()]).toEqual(['paralab']);
-    expect(Object.keys(api).sort()).toEqual(['generate', 'info', 'listModels', 'onEvent']);
+    expect(Object.keys(api).sort()).toEqual([...LAB_METHODS, 'onEvent'].sort());
   });
 
   it('maps each method to its own channel with its request', async () => {

@@ -40,7 +40,29 @@ export function fakeLab(models: ModelSummary[] = MODELS) {
     generate: async () => {
       throw new Error('not in this test');
     },
+    ...unavailableMethods(),
     onEvent: () => () => {},
   };
   return { lab, requests };
+}
+
+/** The methods a test does not exercise: each rejects with a clear error. */
+function unavailableMethods() {
+  const no = (m: string) => async (): Promise<never> => {
+    throw new Error(`${m} is not faked in this test`);
+  };
+  return {
+    checkSpec: no('checkSpec'),
+    startBench: no('startBench'),
+    cancelBench: no('cancelBench'),
+    listJobs: no('listJobs'),
+    listRuns: no('listRuns'),
+    getRun: no('getRun'),
+    getTrace: no('getTrace'),
+    deleteRun: no('deleteRun'),
+    exportReport: no('exportReport'),
+    claims: no('claims'),
+    chat: no('chat'),
+    cancel: no('cancel'),
+  };
 }
