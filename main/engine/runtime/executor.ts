@@ -6,6 +6,13 @@
  *
  * Between two segments the plan's `boundary` hook runs (TP: all-reduce of the
  * sublayer output in place); the executor itself never communicates.
+ *
+ * Some steps are not one ONNX session but a `Block`: a piece of the layer whose
+ * computation is interleaved with collectives (sequence-parallel attention:
+ * all-to-all / ring passes between its graphs; MoE experts: dispatch and
+ * combine around them). A block maps the residual stream (x, delta) to the
+ * next (x, delta), runs its own sessions and keeps its own per-batch state in
+ * `BatchState.blocks`.
  */
 import { createSession, ort } from './ort';
 import type { SessionConfig } from './ort';
@@ -35,36 +42,83 @@ interface LayerKv {
   v: ort.Tensor;
 }
 
+/** What a block may keep between steps of one batch; kvBytes() counts its cache. */
+export interface BlockState {
+  kvBytes(): number;
+}
+
 /** KV cache and length of one batch of sequences on this rank. */
 export class BatchState {
   readonly kv = new Map<number, LayerKv>();
-  /** tokens already in the cache */
+  /** per block name: the block's own cache (e.g. a sequence shard of K/V) */
+  readonly blocks = new Map<string, BlockState>();
+  /** tokens already in the cache (of the whole sequence, also when this rank holds only a shard of it) */
   length = 0;
   constructor(readonly batch: number) {}
 
   kvBytes(): number {
     let n = 0;
     for (const { k, v } of this.kv.values()) n += (k.data as Float32Array).byteLength + (v.data as Float32Array).byteLength;
+    for (const b of this.blocks.values()) n += b.kvBytes();
     return n;
   }
 }
 
+/** What a block sees of the step it is part of. */
+export interface BlockStep {
+  /** new tokens per sequence on this rank in this step (a shard of the step's tokens under SP) */
+  S: number;
+  /** plan-specific description of the step (e.g. which sequence positions this rank holds) */
+  plan: unknown;
+  timings?: SegmentTiming[];
+}
+
+/** A step of the executor made of several sessions with collectives between them. */
+export interface Block {
+  readonly kind: 'block';
+  readonly name: string;
+  readonly weightBytes: number;
+  /** attention layers whose cache the block keeps (for reports) */
+  readonly layers: number[];
+  run(state: BatchState, stream: StreamTensors, step: BlockStep): Promise<StreamTensors>;
+  release(): Promise<void>;
+}
+
+export type ExecItem = BuiltSegment | Block;
+
+export function isBlock(item: ExecItem): item is Block {
+  return (item as Block).kind === 'block';
+}
+
+export interface StepOptions {
+  /** how far the sequence advances (default S; under SP a rank runs a shard of the step's tokens) */
+  advance?: number;
+  /** handed to blocks as BlockStep.plan */
+  plan?: unknown;
+}
+
 export class Executor {
   private constructor(
-    readonly segments: BuiltSegment[],
-    private readonly sessions: ort.InferenceSession[],
+    readonly items: ExecItem[],
+    /** one per item; null for blocks */
+    private readonly sessions: (ort.InferenceSession | null)[],
     readonly hidden: number,
     readonly maxSeq: number,
   ) {}
 
-  static async create(segments: BuiltSegment[], hidden: number, maxSeq: number, cfg: SessionConfig): Promise<Executor> {
-    const sessions: ort.InferenceSession[] = [];
-    for (const s of segments) sessions.push(await createSession(s.bytes, cfg));
-    return new Executor(segments, sessions, hidden, maxSeq);
+  static async create(items: ExecItem[], hidden: number, maxSeq: number, cfg: SessionConfig): Promise<Executor> {
+    const sessions: (ort.InferenceSession | null)[] = [];
+    for (const s of items) sessions.push(isBlock(s) ? null : await createSession(s.bytes, cfg));
+    return new Executor(items, sessions, hidden, maxSeq);
+  }
+
+  /** The ONNX segments (blocks excluded). */
+  get segments(): BuiltSegment[] {
+    return this.items.filter((i): i is BuiltSegment => !isBlock(i));
   }
 
   get weightBytes(): number {
-    return this.segments.reduce((a, s) => a + s.weightBytes, 0);
+    return this.items.reduce((a, s) => a + s.weightBytes, 0);
   }
 
   newBatch(batch: number): BatchState {
@@ -79,9 +133,9 @@ export class Executor {
   }
 
   /** Advance `state` by S new tokens per sequence. */
-  async step(state: BatchState, S: number, input: StepInput, boundary?: BoundaryHook, timings?: SegmentTiming[]): Promise<StepOutput> {
+  async step(state: BatchState, S: number, input: StepInput, boundary?: BoundaryHook, timings?: SegmentTiming[], opts: StepOptions = {}): Promise<StepOutput> {
     const B = state.batch;
-    const total = state.length + S;
+    const total = state.length + (opts.advance ?? S);
     if (total > this.maxSeq) {
       throw new Error(`sequence length ${total} exceeds the context this engine was built for (${this.maxSeq}); use a shorter prompt or fewer new tokens`);
     }
@@ -89,8 +143,13 @@ export class Executor {
     let stream: StreamTensors | null = 'stream' in input ? input.stream : null;
     let logits: Float32Array | null = null;
 
-    for (let i = 0; i < this.segments.length; i++) {
-      const seg = this.segments[i];
+    for (let i = 0; i < this.items.length; i++) {
+      const seg = this.items[i];
+      if (isBlock(seg)) {
+        if (!stream) throw new Error(`block ${seg.name} needs the residual stream`);
+        stream = await seg.run(state, stream, { S, plan: opts.plan, timings });
+        continue;
+      }
       const feeds: Record<string, ort.Tensor> = {};
       if (seg.takesIds) {
         if (!('ids' in input)) throw new Error(`segment ${seg.name} needs token ids`);
@@ -112,7 +171,7 @@ export class Executor {
         }
       }
       const t0 = performance.now();
-      const out = await this.sessions[i].run(feeds);
+      const out = await this.sessions[i]!.run(feeds);
       if (timings) timings.push({ segment: seg.name, start: t0, ms: performance.now() - t0 });
       for (const l of seg.layers) state.kv.set(l, { k: out[presentK(l)] as ort.Tensor, v: out[presentV(l)] as ort.Tensor });
       if (seg.givesLogits) {
@@ -128,7 +187,7 @@ export class Executor {
   }
 
   async release(): Promise<void> {
-    await Promise.all(this.sessions.map((s) => s.release()));
+    await Promise.all(this.items.map((item, i) => (isBlock(item) ? item.release() : this.sessions[i]!.release())));
   }
 }
 

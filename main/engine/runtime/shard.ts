@@ -18,6 +18,10 @@ export interface ShardPlan {
   embed: boolean;
   head: boolean;
   tp: { rank: number; size: number };
+  /** sequence parallelism: this rank's index in its sp group, and how the group splits attention */
+  sp?: { rank: number; size: number; impl: 'ulysses' | 'ring' | 'usp' | 'megatron'; ulysses: number };
+  /** expert parallelism: this rank's index in its ep group (which expert shard it holds) */
+  ep?: { rank: number; size: number };
 }
 
 /** The read side of a model's weights (WeightStore implements it). */

@@ -35,7 +35,18 @@ export interface RankInit {
   /** the data plane: how to reach the other ranks (null when no rank needs another) */
   dataPlane: WorldSetup | null;
   /** names of this rank's groups in the world, and its pipeline neighbours as ranks of the pp group */
-  links: { tp: string | null; pp: string | null; prev: number | null; next: number | null };
+  links: {
+    tp: string | null;
+    pp: string | null;
+    prev: number | null;
+    next: number | null;
+    /** sequence-parallel group, and (sp_impl=usp / ring / ulysses) its all-to-all and ring sub-groups */
+    sp?: string | null;
+    ulysses?: string | null;
+    ring?: string | null;
+    /** expert-parallel group */
+    ep?: string | null;
+  };
 }
 
 export interface SeqSampling {

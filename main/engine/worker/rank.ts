@@ -8,7 +8,8 @@
 import { loadModelConfig } from '../model/config';
 import { WeightStore } from '../model/weights';
 import { ropeCosSin } from '../model/rope';
-import { buildSegment, groupPieces } from '../graph/segments';
+import { buildItems } from './blocks';
+import './sp-attention';
 import { loadShardPieces } from '../runtime/shard';
 import { Executor } from '../runtime/executor';
 import { microBatches, runStage } from './stage';
@@ -66,17 +67,23 @@ async function init(init: RankInit): Promise<RankReady> {
   // vocab-parallel embedding; nothing else needs one inside a stage).
   const tp = init.plan.tp.size > 1;
   const cut = init.cut === 'sublayer' ? () => true : init.cut === 'none' ? () => false : () => tp;
-  const segments = groupPieces(pieces, cut).map((s) => buildSegment(s, rope));
-  const exec = await Executor.create(segments, config.hidden, maxSeq, { device: init.device, threads: init.threads, spin: init.spin });
   const world = init.dataPlane ? await joinWorld(init.dataPlane, init.rank) : null;
+  const group = (link: keyof RankInit['links']) => {
+    const name = init.links[link];
+    return world && typeof name === 'string' ? world.group(name) : null;
+  };
+  const session = { device: init.device, threads: init.threads, spin: init.spin };
+  const items = await buildItems(pieces, cut, { init, config, rope, session, group });
+  const exec = await Executor.create(items, config.hidden, maxSeq, session);
   const links: StageLinks = {
-    tp: world && init.links.tp ? world.group(init.links.tp) : null,
-    pp: world && init.links.pp ? world.group(init.links.pp) : null,
+    tp: group('tp'),
+    pp: group('pp'),
     prev: init.links.prev,
     next: init.links.next,
+    sp: init.plan.sp && init.plan.sp.size > 1 ? { rank: init.plan.sp.rank, size: init.plan.sp.size, impl: init.plan.sp.impl } : null,
   };
   state = { kind: 'ready', init, exec, batches: new Map(), world, links, vocab: config.vocabSize };
-  return { pid: process.pid, weightBytes: exec.weightBytes, loadMs: performance.now() - t0, segments: segments.length, layers: init.plan.layers };
+  return { pid: process.pid, weightBytes: exec.weightBytes, loadMs: performance.now() - t0, segments: items.length, layers: init.plan.layers };
 }
 
 function ready() {

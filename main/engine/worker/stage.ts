@@ -23,6 +23,8 @@ export interface StageLinks {
   pp: Communicator | null;
   prev: number | null;
   next: number | null;
+  /** sequence parallelism (ulysses / ring / usp): this rank's place in its sp group */
+  sp?: { rank: number; size: number; impl: 'ulysses' | 'ring' | 'usp' | 'megatron' } | null;
 }
 
 export interface MicroBatches {
