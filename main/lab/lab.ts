@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { listModels as catalogListModels } from '../engine/model/catalog';
 import { LAB_API_VERSION, type GenerateRequest, type GenerateResult, type LabApi, type LabEvent, type LabInfo } from './contract';
 import type { ListModelsRequest, ModelSummary } from './contract';
+import { chatMethods } from './chat';
 
 export interface LabDeps {
   listModels?: (req: ListModelsRequest) => Promise<ModelSummary[]>;
@@ -68,8 +69,7 @@ export function createLab(deps: LabDeps = {}): LabApi {
     deleteRun: unavailable('deleteRun'),
     exportReport: unavailable('exportReport'),
     claims: unavailable('claims'),
-    chat: unavailable('chat'),
-    cancel: unavailable('cancel'),
+    ...chatMethods(emit),
     onEvent(listener) {
       listeners.add(listener);
       return () => void listeners.delete(listener);

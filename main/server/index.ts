@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createLab } from '../lab/lab';
+import { closeAllChats } from '../lab/chat';
 import { startWebHost, type WebHost } from './webHost';
 
 export { startWebHost, type WebHost, type WebHostOptions } from './webHost';
@@ -47,13 +48,13 @@ export async function serveMain(argv: string[], out: (line: string) => void = co
   }
   const host = await startWebHost({ host: args.host, port: args.port, staticDir, lab: createLab() });
   out(args.json ? JSON.stringify({ url: host.url, token: host.token, pageUrl: host.pageUrl }) : `ParaLab is served at ${host.pageUrl}\n(Ctrl-C stops it)`);
-  const stop = () => void host.close().then(() => process.exit(0));
+  const stop = () => void Promise.all([host.close(), closeAllChats()]).then(() => process.exit(0));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const close = async () => {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-    await host.close();
+    await Promise.all([host.close(), closeAllChats()]);
   };
   return { ...host, close };
 }
