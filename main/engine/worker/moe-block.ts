@@ -1,0 +1,308 @@
+/**
+ * The Mixture-of-Experts sublayer as an executor block (one per MoE layer),
+ * with expert parallelism's dispatch and combine around the experts:
+ *
+ *   1. resid = x + delta for every row; this rank's share of the real rows
+ *      (its token class splits them, parallel/expert.ts tokenClass) goes
+ *      through the router graph → normed rows, top-k ids and weights, and the
+ *      gated shared expert.
+ *   2. Each routed (row, slot) pair becomes one row for the expert's owner,
+ *      ordered by owner rank, then expert, then (row, slot).
+ *      EP: all_to_all #1 tells every owner how many rows per expert it gets
+ *      (E_p int32 per peer), all_to_all #2 moves the normed rows themselves
+ *      (only routed rows: Σ counts × H floats).
+ *   3. Each local expert runs once on all rows routed to it (one session run).
+ *   4. EP: all_to_all #3 sends the expert outputs back in the same layout.
+ *   5. On the home rank: out[row] = Σ_slot w_slot·y_slot (+ shared), in slot
+ *      order; then the class all-gathers its shares (tp ranks in the ep group),
+ *      or, for tensor-parallel experts without EP, the partial sums are
+ *      all-reduced over tp. Returns (resid, out): the residual scheme of
+ *      layers.ts (the next sublayer adds `out` into its addNorm).
+ *
+ * Ghost rows. Data-parallel replicas that share an ep group step in
+ * lockstep; a replica with fewer (or no) sequences is padded with ghost
+ * sequences (engine.ts) so every replica runs the same micro-batches. Ghost
+ * rows are never routed: they move no bytes, count no load, and their output
+ * is zero. The rank marks each micro-batch state with its real sequence
+ * count (markRealSequences).
+ *
+ * Expert load (rows routed per layer × expert, by this rank's share) and the
+ * time spent in this block's collectives are collected per step and taken by
+ * the rank with takeMoeStats().
+ */
+import { registerBlockFactory } from './blocks';
+import type { BlockEnv } from './blocks';
+import { buildExpertGraph, buildRouterGraph } from '../graph/moe';
+import type { MoeShape, MoeWeights } from '../graph/moe';
+import type { Piece } from '../graph/segments';
+import { createSession, ort } from '../runtime/ort';
+import type { BatchState, Block, BlockState, BlockStep, StreamTensors } from '../runtime/executor';
+import type { Communicator } from '../comm/communicator';
+import { asF32, asI32 } from '../comm/communicator';
+import { expertRange, tokenClass } from '../parallel/expert';
+import { splitEven } from '../parallel/split';
+
+/** What a rank reports about its MoE blocks for one step. */
+export interface MoeStepStats {
+  /** per layer: rows this rank routed to each expert (its share, real rows only) */
+  routed: Record<number, number[]>;
+  /** time inside the blocks' collectives */
+  commMs: number;
+}
+
+let pending: MoeStepStats = { routed: {}, commMs: 0 };
+
+/** The MoE counters since the last call (null when nothing was routed or timed). */
+export function takeMoeStats(): MoeStepStats | null {
+  const s = pending;
+  pending = { routed: {}, commMs: 0 };
+  return Object.keys(s.routed).length === 0 && s.commMs === 0 ? null : s;
+}
+
+const REAL = 'moe.real';
+interface RealSeqs extends BlockState {
+  real: number;
+}
+
+/**
+ * Mark micro-batch states whose trailing sequences are ghosts (lockstep
+ * padding): `real` of the batch's sequences are real, the rest are not routed.
+ */
+export function markRealSequences(mb: { states: BatchState[]; ranges: [number, number][] }, real: number): void {
+  mb.states.forEach((st, m) => {
+    const [a, b] = mb.ranges[m];
+    const r: RealSeqs = { kvBytes: () => 0, real: Math.max(0, Math.min(real - a, b - a)) };
+    st.blocks.set(REAL, r);
+  });
+}
+
+function realSeqs(state: BatchState): number {
+  const r = state.blocks.get(REAL) as RealSeqs | undefined;
+  return r ? r.real : state.batch;
+}
+
+type Session = ort.InferenceSession;
+
+export class MoeBlock implements Block {
+  readonly kind = 'block' as const;
+  readonly layers: number[] = [];
+  readonly name: string;
+  readonly weightBytes: number;
+  private readonly local: [number, number];
+  /** first expert of each ep rank, and E_p per ep rank */
+  private readonly epStarts: number[];
+  private readonly epSizes: number[];
+
+  private constructor(
+    readonly layer: number,
+    private readonly s: MoeShape,
+    private readonly router: Session,
+    private readonly experts: Session[],
+    weightBytes: number,
+    /** dispatch / combine group (null: all experts are here) */
+    private readonly ep: Communicator | null,
+    /** token class: who shares this rank's tokens and through which group their shares are gathered */
+    private readonly cls: { comm: Communicator; size: number; index: number } | null,
+    /** tensor-parallel experts (ep=1, tp>1): all-reduce of the partial output */
+    private readonly tpReduce: Communicator | null,
+    /** whether this rank's routed counts are its own share (false: a tp peer reports the same routing) */
+    private readonly reports: boolean,
+    epRank: number,
+  ) {
+    this.name = `moe${layer}`;
+    this.weightBytes = weightBytes;
+    const n = ep?.size ?? 1;
+    this.epStarts = Array.from({ length: n }, (_, p) => expertRange(s.experts, n, p)[0]);
+    this.epSizes = Array.from({ length: n }, (_, p) => {
+      const [a, b] = expertRange(s.experts, n, p);
+      return b - a;
+    });
+    this.local = ep ? expertRange(s.experts, n, epRank) : [0, s.experts];
+  }
+
+  static async create(piece: Extract<Piece, { kind: 'moe' }>, env: BlockEnv): Promise<MoeBlock> {
+    const { w, s } = piece;
+    const plan = env.init.plan;
+    const epOn = !!plan.ep && plan.ep.size > 1;
+    const ep = epOn ? env.group('ep') : null;
+    if (epOn && !ep) throw new Error(`rank ${env.init.rank}: ep=${plan.ep!.size} but no 'ep' group in its links`);
+    const tc = tokenClass(plan);
+    let cls: MoeBlock['cls'] = null;
+    if (tc) {
+      const comm = tc.via === 'ep' ? ep : env.group('tp');
+      if (!comm) throw new Error(`rank ${env.init.rank}: no '${tc.via}' group to gather the token shares of its ep group over`);
+      cls = { comm, size: tc.size, index: tc.index };
+    }
+    const tpReduce = !epOn && plan.tp.size > 1 ? env.group('tp') : null;
+    checkWeights(piece.layer, w, s, epOn ? expertRange(s.experts, plan.ep!.size, plan.ep!.rank) : [0, s.experts]);
+    const r = buildRouterGraph(`moe${piece.layer}.router`, w, s);
+    const router = await createSession(r.bytes, env.session);
+    let bytes = r.weightBytes;
+    const experts: Session[] = [];
+    for (const e of w.experts) {
+      const g = buildExpertGraph(`moe${piece.layer}.e${e.id}`, e, s);
+      experts.push(await createSession(g.bytes, env.session));
+      bytes += g.weightBytes;
+    }
+    const reports = !tpReduce || plan.tp.rank === 0;
+    return new MoeBlock(piece.layer, s, router, experts, bytes, ep, cls, tpReduce, reports, plan.ep?.rank ?? 0);
+  }
+
+  async run(state: BatchState, stream: StreamTensors, step: BlockStep): Promise<StreamTensors> {
+    const H = this.s.hidden;
+    const K = this.s.topK;
+    const T = state.batch * step.S;
+    const x = stream.x;
+    const resid = new Float32Array(T * H);
+    if (stream.delta) for (let i = 0; i < resid.length; i++) resid[i] = x[i] + stream.delta[i];
+    else resid.set(x.subarray(0, T * H));
+    const real = realSeqs(state) * step.S;
+    const [r0, r1] = this.cls ? splitEven(real, this.cls.size, this.cls.index) : [0, real];
+    const N = r1 - r0;
+    const out = new Float32Array(T * H);
+    const t0 = performance.now();
+
+    // 1. route this rank's share
+    let normed = new Float32Array(0);
+    let weights = new Float32Array(0);
+    let ids = new BigInt64Array(0);
+    let shared: Float32Array | null = null;
+    if (N > 0) {
+      const o = await this.router.run({ h: new ort.Tensor('float32', resid.subarray(r0 * H, r1 * H), [N, H]) });
+      normed = o.normed.data as Float32Array;
+      weights = o.weights.data as Float32Array;
+      ids = o.ids.data as BigInt64Array;
+      shared = o.shared ? (o.shared.data as Float32Array) : null;
+    }
+
+    // 2. rows for each expert, grouped by owner then expert (counting sort)
+    const E = this.s.experts;
+    const cnt = new Int32Array(E);
+    for (let i = 0; i < N * K; i++) cnt[Number(ids[i])]++;
+    if (this.reports && N > 0) {
+      const acc = (pending.routed[this.layer] ??= new Array<number>(E).fill(0));
+      for (let e = 0; e < E; e++) acc[e] += cnt[e];
+    }
+    const start = new Int32Array(E + 1);
+    for (let e = 0; e < E; e++) start[e + 1] = start[e] + cnt[e];
+    const fill = start.slice(0, E);
+    const entry = new Int32Array(N * K); // (row, slot) → position in the send layout
+    const send = new Float32Array(N * K * H);
+    for (let i = 0; i < N; i++) {
+      for (let j = 0; j < K; j++) {
+        const pos = fill[Number(ids[i * K + j])]++;
+        entry[i * K + j] = pos;
+        send.set(normed.subarray(i * H, (i + 1) * H), pos * H);
+      }
+    }
+
+    // EP: counts per (peer, expert), then the rows
+    const n = this.ep?.size ?? 1;
+    const rowsTo = this.epStarts.map((e0, p) => start[e0 + this.epSizes[p]] - start[e0]);
+    let recv = send;
+    let recvMeta = cnt; // [source][local expert]
+    let rowsFrom = rowsTo;
+    let commMs = 0;
+    if (this.ep) {
+      const me = this.ep.rank;
+      const tc = performance.now();
+      const meta = await this.ep.allToAllV(asF32(cnt), this.epSizes, this.epSizes.map(() => this.epSizes[me]));
+      recvMeta = asI32(meta).slice();
+      const El = this.epSizes[me];
+      rowsFrom = Array.from({ length: n }, (_, q) => {
+        let s = 0;
+        for (let e = 0; e < El; e++) s += recvMeta[q * El + e];
+        return s;
+      });
+      recv = await this.ep.allToAllV(send, rowsTo.map((r) => r * H), rowsFrom.map((r) => r * H));
+      commMs += performance.now() - tc;
+    }
+
+    // 3. each local expert once over all its rows (sources in rank order)
+    const El = this.local[1] - this.local[0];
+    const result = new Float32Array(recv.length);
+    const srcStart: number[] = [0];
+    for (let q = 0; q < n; q++) srcStart.push(srcStart[q] + rowsFrom[q]);
+    // position of (source q, local expert e) in the receive layout
+    const at = (q: number, e: number) => {
+      let off = srcStart[q];
+      for (let f = 0; f < e; f++) off += this.ep ? recvMeta[q * El + f] : cnt[this.local[0] + f];
+      return off;
+    };
+    for (let e = 0; e < El; e++) {
+      const parts: [number, number][] = [];
+      let rows = 0;
+      for (let q = 0; q < n; q++) {
+        const c = this.ep ? recvMeta[q * El + e] : cnt[this.local[0] + e];
+        if (c > 0) parts.push([at(q, e), c]);
+        rows += c;
+      }
+      if (rows === 0) continue;
+      let input: Float32Array;
+      if (parts.length === 1) input = recv.subarray(parts[0][0] * H, (parts[0][0] + rows) * H);
+      else {
+        input = new Float32Array(rows * H);
+        let o = 0;
+        for (const [p0, c] of parts) {
+          input.set(recv.subarray(p0 * H, (p0 + c) * H), o * H);
+          o += c;
+        }
+      }
+      const y = (await this.experts[e].run({ rows: new ort.Tensor('float32', input, [rows, H]) })).out.data as Float32Array;
+      let o = 0;
+      for (const [p0, c] of parts) {
+        result.set(y.subarray(o * H, (o + c) * H), p0 * H);
+        o += c;
+      }
+    }
+
+    // 4. EP: outputs back to the rows' home ranks
+    let back = result;
+    if (this.ep) {
+      const tc = performance.now();
+      back = await this.ep.allToAllV(result, rowsFrom.map((r) => r * H), rowsTo.map((r) => r * H));
+      commMs += performance.now() - tc;
+    }
+
+    // 5. weighted sum in slot order, then the shared expert
+    for (let i = 0; i < N; i++) {
+      const o = (r0 + i) * H;
+      for (let j = 0; j < K; j++) {
+        const wgt = weights[i * K + j];
+        const src = entry[i * K + j] * H;
+        for (let d = 0; d < H; d++) out[o + d] += wgt * back[src + d];
+      }
+      if (shared) for (let d = 0; d < H; d++) out[o + d] += shared[i * H + d];
+    }
+    if (this.cls) {
+      const tc = performance.now();
+      const counts = Array.from({ length: this.cls.size }, (_, c) => {
+        const [a, b] = splitEven(real, this.cls!.size, c);
+        return (b - a) * H;
+      });
+      const all = await this.cls.comm.allGather(out.subarray(r0 * H, r1 * H), counts);
+      out.set(all, 0);
+      commMs += performance.now() - tc;
+    } else if (this.tpReduce) {
+      const tc = performance.now();
+      await this.tpReduce.allReduce(out);
+      commMs += performance.now() - tc;
+    }
+    pending.commMs += commMs;
+    if (step.timings) step.timings.push({ segment: this.name, start: t0, ms: performance.now() - t0 });
+    return { x: resid, delta: out };
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.router.release(), ...this.experts.map((s) => s.release())]);
+  }
+}
+
+function checkWeights(layer: number, w: MoeWeights, s: MoeShape, [e0, e1]: [number, number]): void {
+  const ids = w.experts.map((e) => e.id);
+  const want = Array.from({ length: e1 - e0 }, (_, i) => e0 + i);
+  if (ids.join() !== want.join()) throw new Error(`MoE layer ${layer}: holds experts [${ids}], expected [${want}] for this rank's ep shard`);
+  if (w.router.length !== s.hidden * s.experts) throw new Error(`MoE layer ${layer}: router has ${w.router.length} values, expected ${s.hidden}×${s.experts}`);
+}
+
+registerBlockFactory(async (piece, env) => (piece.kind === 'moe' ? MoeBlock.create(piece, env) : null));
