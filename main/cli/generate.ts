@@ -1,9 +1,14 @@
-/** `lab generate`: one request through the engine under a parallel spec. */
+/**
+ * `lab generate`: one request through the engine under a parallel spec.
+ * `--device cpu|webgpu|cuda` picks the ranks' execution provider and
+ * `--devices 0,1,…` the GPU ids they go on (in rank order, repeating).
+ */
 import { parse, intOpt, numOpt, idsOpt, deviceOpt, UsageError } from './args';
 import type { Values } from './args';
 import { generate } from '../engine/generate';
 import type { SamplingParams } from '../lab/contract';
 import { ms } from './format';
+import { parseDeviceList } from '../engine/runtime/devices';
 
 export const requestOptions = {
   model: { type: 'string' },
@@ -21,6 +26,7 @@ export const requestOptions = {
   stop: { type: 'string', multiple: true },
   'ignore-eos': { type: 'boolean' },
   device: { type: 'string' },
+  devices: { type: 'string' },
   'threads-per-rank': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
@@ -40,6 +46,18 @@ export function samplingFrom(v: RequestValues): SamplingParams {
   };
 }
 
+/** `--devices 0,1` → ids; refused with the CPU provider, which has no device ids. */
+export function devicesOpt(v: string | undefined, device: 'cpu' | 'webgpu' | 'cuda'): number[] | undefined {
+  let ids: number[] | undefined;
+  try {
+    ids = parseDeviceList(v);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (ids && device === 'cpu') throw new UsageError('--devices needs --device webgpu or cuda (the CPU provider has no device ids)');
+  return ids;
+}
+
 export function requestFrom(v: RequestValues) {
   if (!v.model) throw new UsageError('--model is required (a preset id such as synth-llama-tiny, or a model folder)');
   if (v.prompt === undefined && v['prompt-ids'] === undefined) throw new UsageError('give --prompt TEXT or --prompt-ids 1,2,3');
@@ -47,6 +65,7 @@ export function requestFrom(v: RequestValues) {
     model: v.model,
     parallel: v.parallel ?? 'single',
     device: deviceOpt(v.device),
+    devices: devicesOpt(v.devices, deviceOpt(v.device)),
     prompt: v.prompt,
     promptIds: idsOpt(v['prompt-ids']),
     raw: v.raw,
@@ -62,6 +81,9 @@ export async function generateCommand(argv: string[]): Promise<void> {
   const { values } = parse('generate', argv, requestOptions);
   const req = requestFrom(values);
   const json = values.json === true;
+  // The shared generate() takes a GenerateRequest without device ids: the
+  // engine reads them from PARALAB_DEVICES when its options carry none.
+  if (req.devices) process.env.PARALAB_DEVICES = req.devices.join(',');
   const result = await generate(req, {
     onEvent: (e) => {
       if (json) return;

@@ -1,4 +1,8 @@
-/** `lab verify`: single vs SPEC on identical input; exit 0 only if it passes. */
+/**
+ * `lab verify`: single vs SPEC on identical input; exit 0 only if it passes.
+ * The reference `single` always runs on the CPU; `--device webgpu|cuda`
+ * (and `--devices 0,1`) choose where SPEC runs.
+ */
 import { parse } from './args';
 import { requestFrom, requestOptions } from './generate';
 import { remoteFrom, workerOptions } from './worker';
@@ -16,11 +20,11 @@ export async function verifyCommand(argv: string[]): Promise<void> {
     ids = promptIds(req, probe.tokenizer);
   }
   const remote = remoteFrom(values);
-  const r = await verify({ model: req.model, parallel: req.parallel, device: req.device, threadsPerRank: req.threadsPerRank, promptIds: ids, maxNewTokens: req.maxNewTokens, remote });
+  const r = await verify({ model: req.model, parallel: req.parallel, device: req.device, devices: req.devices, threadsPerRank: req.threadsPerRank, promptIds: ids, maxNewTokens: req.maxNewTokens, remote });
   if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
   else {
     process.stdout.write(
-      `${r.passed ? 'PASS' : 'FAIL'}  ${r.spec} vs single: tokens ${r.tokens_equal ? 'identical' : `differ at step ${r.first_mismatch}`}, max |Δlogit| ${r.max_abs_logit_diff.toExponential(2)} (tolerance ${r.tolerance})\n`,
+      `${r.passed ? 'PASS' : 'FAIL'}  ${r.spec}${r.device === 'cpu' ? '' : ` on ${r.device}`} vs single on the CPU: tokens ${r.tokens_equal ? 'identical' : `differ at step ${r.first_mismatch}`}, max |Δlogit| ${r.max_abs_logit_diff.toExponential(2)} (tolerance ${r.tolerance})\n`,
     );
   }
   if (!r.passed) {
