@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   generate: async () => (await import('./generate')).generateCommand,
   verify: async () => (await import('./verify')).verifyCommand,
   bench: async () => (await import('./bench')).benchCommand,
+  report: async () => (await import('./report')).reportCommand,
   serve: async () => (await import('./serve')).serveCommand,
   commbench: async () => (await import('./commbench')).commbenchCommand,
   worker: async () => (await import('./worker')).workerCommand,
@@ -30,8 +31,9 @@ commands:
   generate --model M --parallel SPEC (--prompt T | --prompt-ids 1,2,3) --max-new-tokens N
            [--greedy | --temperature X --top-p P --top-k K --seed S] [--json]
   verify   --model M --parallel SPEC (--prompt T | --prompt-ids …) [--max-new-tokens N] [--json]
-  bench    --model M --parallel "SPEC;SPEC" --workload prefill|decode [--prompt-len L --output-len O
-           --batch B --threads-per-rank T --ceiling] --out DIR [--json]
+  bench    --model M --parallel "SPEC;SPEC" --workload prefill|decode|serving [--prompt-len L --output-len O
+           --batch B --requests R --rate QPS --threads-per-rank T --verify --ceiling --quiet] --out DIR [--json]
+  report   RUN_DIR… --format html|pdf|md|csv|json --out FILE [--lang zh-CN|en]
   commbench [--ranks 2,4] [--transport shm,unix,tcp] [--min 4K --max 64M]   collective latency / bus bandwidth (nccl-tests style)
   worker   --join HOST:PORT              serve as a rank for a host started with --listen HOST:PORT --workers N
   serve    [--host 127.0.0.1] [--port N]   the UI and Lab API for a browser

@@ -1,89 +1,93 @@
 /**
- * `bench`: run each parallel spec on the same seeded workload and write one
- * run folder per spec (run.json, schema paralab.run/1). Workloads here:
- *   prefill  B prompts of L tokens, time to first token (median of reps)
- *   decode   B sequences generating O tokens after an L-token prompt
- * With `ceiling`, `single` is also run cut at every sublayer (2 runs per
- * layer, as TP needs) and as one monolithic graph (no seams), and the decode roofline (weight bytes per step ÷ measured read
- * bandwidth) is recorded beside it.
+ * A benchmark: each parallel spec runs on the same seeded workload and
+ * becomes one run folder (run.json, schema paralab.run/1, and trace.json).
+ *
+ * Workloads:
+ *   prefill  B prompts of L tokens, one token out (ttft = the prefill), `reps` times
+ *   decode   B sequences generating O tokens after an L-token prompt, `reps` times
+ *   serving  R requests arriving as a Poisson process at QPS, continuous
+ *            batching in the scheduler (main/lab/serving.ts)
+ * Same seed → same prompts / arrivals for every spec, so specs are compared on
+ * identical work. Metrics use vLLM's names and meanings (main/lab/metrics.ts);
+ * for prefill / decode every sequence of a batch is a request that arrived
+ * when its batch started.
+ *
+ * With `verify`, `single` runs first and its greedy tokens and logits on the
+ * first prompt become the reference each spec's own engine is compared with
+ * (DESIGN.md, correctness contract: identical tokens, |Δlogit| within the
+ * dtype's tolerance). With `ceiling`, `single` is also run cut at every
+ * sublayer and as one monolithic graph, and the decode roofline is recorded.
  */
-import os from 'node:os';
-import path from 'node:path';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { Engine } from '../engine/engine';
 import type { RankInit } from '../engine/worker/protocol';
 import { Rng } from '../engine/sample/rng';
 import { measureReadBandwidth } from '../engine/runtime/bandwidth';
 import { paramCount } from '../engine/model/types';
-import type { LedgerSummary } from '../engine/comm/ledger';
-import type { CommOp } from '../engine/comm/communicator';
-import type { Expected } from '../engine/parallel/expected';
+import type { ModelConfig } from '../engine/model/types';
+import { formatSpec, parseSpec } from '../engine/parallel/spec';
+import { TOLERANCE } from '../engine/verify';
+import type { DeviceKindName, RunRecord, WorkloadKind } from './contract';
+import { servingMetrics, type RequestTimeline, type PrefillSpan, type ServingMetrics, type Slo } from './metrics';
+import { commRows, hostFacts, rankTime, rewriteRecord, runId, runtimeVersions, writeRunFolder, type LedgerOp } from './record';
+import { kvCacheBytes, workloadActivationPeak, type ShardShape } from './memory';
+import { StepRecorder, buildTrace, nowUs, type HostSpan, type RankSpan } from './trace';
+import { loadServing } from './serving-loader';
 
-export type Workload = 'prefill' | 'decode';
+export type { WorkloadKind };
 
 export interface BenchOptions {
   model: string;
   specs: string[];
-  workload: Workload;
+  workload: WorkloadKind;
   promptLen: number;
   outputLen: number;
   batch: number;
   reps: number;
+  /** serving */
+  requests?: number;
+  rate?: number;
+  maxBatch?: number;
+  slo?: Slo;
   threadsPerRank?: number;
-  ceiling: boolean;
+  device?: DeviceKindName;
   seed: number;
+  verify?: boolean;
+  ceiling?: boolean;
   outDir: string;
-  onProgress?: (done: number, total: number, message: string) => void;
+  signal?: AbortSignal;
+  onProgress?: (p: BenchProgress) => void;
+  /** each run folder as soon as it is written */
+  onRecord?: (r: RunRecord, dir: string) => void;
 }
 
-export interface RunMetrics {
-  prefill_tok_s: number;
-  output_tok_s: number;
-  ttft_ms: Stat;
-  tpot_ms: Stat;
-}
-
-export interface Stat {
-  mean: number;
-  p50: number;
-  p90: number;
-  p99: number;
-}
-
-export interface RunRecord {
-  schema: 'paralab.run/1';
-  id: string;
-  created: string;
+export interface BenchProgress {
+  /** specs (variants) finished, and how many there are */
+  done: number;
+  total: number;
   label: string;
-  model: Record<string, unknown>;
-  parallel: Record<string, unknown>;
-  device: Record<string, unknown>;
-  workload: Record<string, unknown>;
-  metrics: RunMetrics;
-  ranks: Record<string, unknown>[];
-  comm: CommRow[];
-  correctness: { checked: boolean; note: string };
-  roofline?: { read_gb_s: number; weight_bytes_per_step: number; decode_tok_s: number };
+  message: string;
+  /** serving: requests finished of this spec's workload */
+  requestsDone?: number;
+  requestsTotal?: number;
 }
 
-export function percentile(xs: number[], p: number): number {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  const idx = (p / 100) * (s.length - 1);
-  const lo = Math.floor(idx);
-  const hi = Math.ceil(idx);
-  return s[lo] + (s[hi] - s[lo]) * (idx - lo);
+export interface BenchResult {
+  records: RunRecord[];
+  dirs: string[];
 }
 
-export function stat(xs: number[]): Stat {
-  const mean = xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
-  return { mean, p50: percentile(xs, 50), p90: percentile(xs, 90), p99: percentile(xs, 99) };
-}
-
-function prompts(B: number, L: number, vocab: number, seed: number): number[][] {
+/** The prompts of a prefill / decode workload: B × L token ids from the seed (special low ids skipped). */
+export function workloadPrompts(B: number, L: number, vocab: number, seed: number): number[][] {
   const rng = new Rng(seed);
-  // Skip the few special ids at the bottom of the vocabulary.
   return Array.from({ length: B }, () => Array.from({ length: L }, () => 4 + Math.floor(rng.next() * (vocab - 4))));
+}
+
+/** `single` first (the reference), then the others in the order given, without duplicates. */
+export function orderSpecs(specs: string[]): string[] {
+  const canon = specs.map((s) => formatSpec(parseSpec(s)));
+  const out = ['single'];
+  for (const s of canon) if (!out.includes(s)) out.push(s);
+  return out;
 }
 
 interface Variant {
@@ -92,66 +96,169 @@ interface Variant {
   cut?: RankInit['cut'];
 }
 
-export async function bench(o: BenchOptions): Promise<RunRecord[]> {
-  const variants: Variant[] = o.specs.map((spec) => ({ spec, label: spec }));
-  // The seams' cost: `single` cut at every sublayer (the ~2 session.run per
-  // layer that TP needs) against the same model as one monolithic graph.
-  if (o.ceiling) variants.push({ spec: 'single', label: 'single/sublayer-segments', cut: 'sublayer' }, { spec: 'single', label: 'single/monolithic', cut: 'none' });
-  const records: RunRecord[] = [];
-  for (const [i, v] of variants.entries()) {
-    o.onProgress?.(i, variants.length, `${v.label}: starting`);
-    records.push(await runOne(o, v));
-    o.onProgress?.(i + 1, variants.length, `${v.label}: done`);
-  }
-  if (o.ceiling) {
-    const threads = records[0]?.device.threads_per_rank as number;
-    const bw = await measureReadBandwidth(threads);
-    for (const r of records) {
-      // Every weight is streamed once per decode step except the embedding
-      // table, of which only B rows are read (weights are fp32 in memory).
-      const m = r.model as { params: number; hidden: number; vocab: number };
-      const bytes = 4 * (m.params - m.vocab * m.hidden);
-      r.roofline = { read_gb_s: bw / 1e9, weight_bytes_per_step: bytes, decode_tok_s: (o.batch * bw) / bytes };
-      writeRecord(o.outDir, r);
-    }
-  }
-  return records;
+interface Reference {
+  tokens: number[];
+  logits: Float32Array[];
 }
 
-async function runOne(o: BenchOptions, v: Variant): Promise<RunRecord> {
-  const engine = await Engine.start({ model: o.model, parallel: v.spec, threadsPerRank: o.threadsPerRank, cut: v.cut, maxSeq: o.promptLen + o.outputLen + 8 });
+/** What the correctness contract compares: tokens identical, max |Δlogit| up to the first mismatch. */
+export function compareOutputs(ref: Reference, test: Reference): { tokens_equal: boolean; first_mismatch: number | null; max_abs_logit_diff: number } {
+  let first: number | null = null;
+  let maxDiff = 0;
+  const n = Math.min(ref.tokens.length, test.tokens.length);
+  for (let i = 0; i < n; i++) {
+    const a = ref.logits[i];
+    const b = test.logits[i];
+    if (a && b) for (let j = 0; j < a.length; j++) maxDiff = Math.max(maxDiff, Math.abs(a[j] - b[j]));
+    if (ref.tokens[i] !== test.tokens[i]) {
+      first = i;
+      break;
+    }
+  }
+  if (first === null && ref.tokens.length !== test.tokens.length) first = n;
+  return { tokens_equal: first === null, first_mismatch: first, max_abs_logit_diff: maxDiff };
+}
+
+export class BenchCancelled extends Error {
+  constructor() {
+    super('the benchmark was cancelled');
+    this.name = 'BenchCancelled';
+  }
+}
+
+export async function bench(o: BenchOptions): Promise<BenchResult> {
+  if (o.workload === 'serving') await loadServing(); // fail before any engine starts when serving is missing
+  const variants: Variant[] = orderSpecs(o.specs).map((spec) => ({ spec, label: spec }));
+  if (o.ceiling) variants.push({ spec: 'single', label: 'single/sublayer-segments', cut: 'sublayer' }, { spec: 'single', label: 'single/monolithic', cut: 'none' });
+  const records: RunRecord[] = [];
+  const dirs: string[] = [];
+  let reference: Reference | null = null;
+  for (const [i, v] of variants.entries()) {
+    if (o.signal?.aborted) throw new BenchCancelled();
+    o.onProgress?.({ done: i, total: variants.length, label: v.label, message: 'starting' });
+    const out = await runOne(o, v, reference, (p) => o.onProgress?.({ done: i, total: variants.length, label: v.label, ...p }));
+    if (v.spec === 'single' && !v.cut && out.reference) reference = out.reference;
+    records.push(out.record);
+    dirs.push(out.dir);
+    o.onRecord?.(out.record, out.dir);
+    o.onProgress?.({ done: i + 1, total: variants.length, label: v.label, message: 'done' });
+  }
+  if (o.ceiling) {
+    const threads = records[0]?.device.threads_per_rank ?? 1;
+    const bw = await measureReadBandwidth(threads);
+    records.forEach((r, i) => {
+      // Every weight is streamed once per decode step except the embedding
+      // table, of which only B rows are read (weights are fp32 in memory).
+      const bytes = 4 * (r.model.params - Number(r.model['vocab']) * r.model.hidden);
+      r['roofline'] = { read_gb_s: bw / 1e9, weight_bytes_per_step: bytes, decode_tok_s: (o.batch * bw) / bytes };
+      rewriteRecord(dirs[i], r);
+    });
+  }
+  return { records, dirs };
+}
+
+/** Optional engine features (the lead's tracing, KV accounting, MoE expert load): used when present. */
+interface EngineExtras {
+  tracing?: boolean;
+  drainSpans?: () => RankSpan[][];
+  kvBytes?: () => number[];
+  expertLoad?: () => { tokens: number[][] } | null;
+}
+
+async function runOne(o: BenchOptions, v: Variant, reference: Reference | null, progress: (p: { message: string; requestsDone?: number; requestsTotal?: number }) => void): Promise<{ record: RunRecord; dir: string; reference?: Reference }> {
+  const engine = await Engine.start({
+    model: o.model,
+    parallel: v.spec,
+    threadsPerRank: o.threadsPerRank,
+    device: o.device,
+    cut: v.cut,
+    maxSeq: o.promptLen + o.outputLen + 8,
+    onProgress: (message) => progress({ message }),
+  });
+  const extras = engine as unknown as EngineExtras;
+  const abort = () => void engine.close().catch(() => undefined);
+  o.signal?.addEventListener('abort', abort);
   try {
     const c = engine.config;
-    const work = prompts(o.batch, o.promptLen, c.vocabSize, o.seed);
+    const world = engine.spec.world;
+    const work = workloadPrompts(o.batch, o.promptLen, c.vocabSize, o.seed);
+    progress({ message: 'warm-up' });
     // Warm-up: first runs pay for allocator growth and weight pre-packing.
-    await engine.generate(work, { maxNewTokens: 2, ignoreEos: true });
+    await engine.generate(o.workload === 'serving' ? [work[0] ?? workloadPrompts(1, o.promptLen, c.vocabSize, o.seed)[0]] : work, { maxNewTokens: 2, ignoreEos: true });
+    if (o.signal?.aborted) throw new BenchCancelled();
+    const tracing = typeof extras.drainSpans === 'function';
+    if (tracing) {
+      extras.tracing = true;
+      extras.drainSpans!();
+    }
     engine.resetTimes();
     await engine.ledgers(true);
-    const ttft: number[] = [];
-    const tpot: number[] = [];
-    let prefillTokS = 0;
-    let outputTokS = 0;
-    if (o.workload === 'prefill') {
-      for (let r = 0; r < o.reps; r++) {
-        const { timeline } = await engine.generate(work, { maxNewTokens: 1, ignoreEos: true });
-        ttft.push(timeline.prefillMs);
-      }
-      prefillTokS = (o.batch * o.promptLen) / (percentile(ttft, 50) / 1000);
-    } else {
-      for (let r = 0; r < o.reps; r++) {
-        const { timeline } = await engine.generate(work, { maxNewTokens: o.outputLen, ignoreEos: true });
-        ttft.push(timeline.prefillMs);
-        const t = timeline.tokenMs;
-        for (let k = 1; k < t.length; k++) tpot.push(t[k] - t[k - 1]);
-      }
-      outputTokS = o.batch / (percentile(tpot, 50) / 1000);
-      prefillTokS = (o.batch * o.promptLen) / (percentile(ttft, 50) / 1000);
-    }
+    const recorder = new StepRecorder(world);
+    recorder.rebase(engine.rankTimes);
+
+    progress({ message: 'measuring' });
+    let measured: Measured;
+    if (o.workload === 'serving') measured = await measureServing(o, engine, progress);
+    else measured = await measureBatch(o, engine, work, () => recorder.sample(engine.rankTimes));
     const mem = engine.cluster.memory();
-    const ledgers = await engine.ledgers();
+    const ledgers = (await engine.ledgers()) as (Partial<Record<string, LedgerOp>> | null)[];
+    // Snapshots of the measured steps, before the correctness check adds its own.
+    const rankTimes = engine.rankTimes.map((t) => ({ ...t }));
+    const expected = structuredClone(engine.expectedComm) as Partial<Record<string, Partial<LedgerOp>>>[];
+    const spans = tracing ? extras.drainSpans!() : null;
+    if (tracing) extras.tracing = false;
+    const expertLoad = typeof extras.expertLoad === 'function' ? extras.expertLoad() : null;
+    const kvMeasured = typeof extras.kvBytes === 'function' ? extras.kvBytes() : null;
+
+    // Correctness on this spec's own engine (after measuring, so it does not disturb the numbers).
+    let correctness: RunRecord['correctness'] = { checked: false, note: 'not checked: run with --verify' };
+    let ownRef: Reference | undefined;
+    if (o.verify && !v.cut) {
+      progress({ message: 'verifying against single' });
+      const n = Math.max(1, Math.min(o.outputLen, 8));
+      const { outputs } = await engine.generate([work[0] ?? workloadPrompts(1, o.promptLen, c.vocabSize, o.seed)[0]], { maxNewTokens: n, sampling: { greedy: true }, wantLogits: true, ignoreEos: true });
+      const mine: Reference = { tokens: outputs[0].tokens, logits: outputs[0].logits };
+      const tolerance = TOLERANCE[c.dtype] ?? 1e-3;
+      if (v.spec === 'single') {
+        ownRef = mine;
+        correctness = { checked: true, tokens_equal: true, max_abs_logit_diff: 0, first_mismatch: null, tolerance, passed: true, reference: true, tokens_compared: mine.tokens.length, note: 'single is the reference the other specs are compared with' };
+      } else if (reference) {
+        const cmp = compareOutputs(reference, mine);
+        const passed = cmp.tokens_equal && cmp.max_abs_logit_diff <= tolerance;
+        correctness = { checked: true, ...cmp, tolerance, passed, reference: false, tokens_compared: mine.tokens.length, note: `greedy tokens and logits of ${n} steps on the first prompt vs single` };
+      } else {
+        correctness = { checked: false, note: 'no single reference in this benchmark' };
+      }
+    }
+
+    const ranks = engine.cluster.ready.map((r, i) => {
+      const shape = shardShape(c, engine, i, r.layers);
+      const seqs = o.workload === 'serving' ? Math.ceil(Math.min(o.requests ?? 1, o.maxBatch ?? o.requests ?? 1) / engine.spec.dp) : Math.ceil(o.batch / engine.spec.dp);
+      const outLen = o.workload === 'prefill' ? 1 : o.outputLen;
+      const kvAccounted = kvCacheBytes(shape, seqs, o.promptLen + outLen);
+      return {
+        rank: i,
+        pid: r.pid,
+        coord: engine.mesh.place(i).coord,
+        layers: r.layers,
+        segments: r.segments,
+        load_ms: r.loadMs,
+        memory: {
+          weights_bytes: r.weightBytes,
+          kv_cache_bytes: kvMeasured?.[i] ?? kvAccounted,
+          kv_cache_source: kvMeasured ? 'engine' : 'accounted',
+          activation_peak_bytes: workloadActivationPeak(shape, seqs, o.promptLen, outLen),
+          rss_peak_bytes: mem[i]?.rssPeak ?? 0,
+        },
+        time: rankTime(rankTimes[i], ledgers[i]),
+      };
+    });
+
+    const m = measured.metrics;
+    const spec = engine.spec;
     const record: RunRecord = {
       schema: 'paralab.run/1',
-      id: `${new Date().toISOString().replace(/[:.]/g, '-')}-${v.label.replace(/[^a-z0-9=,]+/gi, '_')}`,
+      id: runId(v.label),
       created: new Date().toISOString(),
       label: v.label,
       model: {
@@ -160,82 +267,139 @@ async function runOne(o: BenchOptions, v: Variant): Promise<RunRecord> {
         params: paramCount(c),
         layers: c.layers,
         hidden: c.hidden,
-        vocab: c.vocabSize,
         heads: c.heads,
         kv_heads: c.kvHeads,
+        head_dim: c.headDim,
+        ffn: c.ffn,
+        vocab: c.vocabSize,
         experts: c.moe?.experts ?? 0,
         top_k: c.moe?.topK ?? 0,
         dtype: c.dtype,
       },
-      parallel: { spec: v.spec, world: engine.spec.world, dp: engine.spec.dp, pp: engine.spec.pp, tp: engine.spec.tp, sp: engine.spec.sp, ep: engine.spec.ep, segments: v.cut ?? 'collectives' },
-      device: { kind: engine.device, threads_per_rank: engine.threadsPerRank, host_cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.availableParallelism(), memory_bytes: os.totalmem(), node: process.version },
-      workload: { kind: o.workload, prompt_len: o.promptLen, output_len: o.workload === 'decode' ? o.outputLen : 1, batch: o.batch, reps: o.reps, seed: o.seed },
-      metrics: { prefill_tok_s: prefillTokS, output_tok_s: outputTokS, ttft_ms: stat(ttft), tpot_ms: stat(tpot) },
-      ranks: engine.cluster.ready.map((r, i) => ({
-        rank: i,
-        pid: r.pid,
-        layers: r.layers,
-        segments: r.segments,
-        weight_bytes: r.weightBytes,
-        rss_peak_bytes: mem[i].rssPeak,
-        load_ms: r.loadMs,
-        time: { compute_ms: engine.rankTimes[i].computeMs, comm_ms: engine.rankTimes[i].commMs, bubble_ms: engine.rankTimes[i].bubbleMs },
-      })),
-      comm: commRows(ledgers, engine.expectedComm),
-      correctness: { checked: false, note: 'single is the reference; run `lab verify` for parallel specs' },
+      parallel: { spec: formatSpec(spec), world: spec.world, dp: spec.dp, pp: spec.pp, tp: spec.tp, sp: spec.sp, ep: spec.ep, micro: spec.micro, sp_impl: spec.sp > 1 || spec.spImpl === 'megatron' ? spec.spImpl : null, mesh: engine.mesh.describe(), segments: v.cut ?? 'collectives', notes: engine.notes },
+      device: { kind: engine.device, threads_per_rank: engine.threadsPerRank, ...hostFacts(), versions: runtimeVersions() },
+      workload: { kind: o.workload, seed: o.seed, prompt_len: o.promptLen, ...measured.workload },
+      metrics: {
+        ttft_ms: m.ttft_ms,
+        tpot_ms: m.tpot_ms,
+        itl_ms: m.itl_ms,
+        e2el_ms: m.e2el_ms,
+        output_tok_s: m.output_tok_s,
+        prefill_tok_s: m.prefill_tok_s,
+        request_s: m.request_s,
+        ...(m.goodput_req_s !== null ? { goodput_req_s: m.goodput_req_s, slo: m.slo } : {}),
+        queue_ms: m.queue_ms,
+        completed: m.completed,
+        duration_ms: m.duration_ms,
+        total_input_tokens: m.total_input_tokens,
+        total_output_tokens: m.total_output_tokens,
+        ...measured.extraMetrics,
+      },
+      ranks,
+      comm: commRows(ledgers, expected),
+      correctness,
+      ...(expertLoad ? { expert_load: { tokens: expertLoad.tokens, balancedness: expertLoad.tokens.map(balancedness) } } : {}),
+      trace: { source: spans ? 'engine' : o.workload === 'serving' ? 'none' : 'reconstructed', file: 'trace.json' },
     };
-    writeRecord(o.outDir, record);
-    return record;
+    const hostSpans = requestSpans(measured.requests, measured.t0Us);
+    const trace = buildTrace({
+      ranks: engine.cluster.ready.map((_, i) => {
+        const p = engine.mesh.place(i).coord;
+        return { label: `rank ${i} · dp${p.dp} pp${p.pp} sp${p.sp} tp${p.tp}`, spans: spans?.[i] ?? recorder.spans[i] };
+      }),
+      host: hostSpans,
+      source: record.trace && typeof record.trace === 'object' ? String((record.trace as { source: string }).source) : 'none',
+    });
+    const dir = writeRunFolder(o.outDir, record, trace);
+    return { record, dir, reference: ownRef };
+  } catch (e) {
+    if (o.signal?.aborted) throw new BenchCancelled();
+    throw e;
   } finally {
-    await engine.close();
+    o.signal?.removeEventListener('abort', abort);
+    await engine.close().catch(() => undefined);
   }
 }
 
-export interface CommRow {
-  rank: number;
-  op: string;
-  count: number;
-  bytes_sent: number;
-  bytes_recv: number;
-  expected_count: number;
-  expected_bytes_sent: number;
-  ms: number;
-  wait_ms: number;
-  gb_s: number;
+/** max ÷ mean of the tokens routed to each expert of one layer (1 = perfectly balanced). */
+export function balancedness(perExpert: number[]): number {
+  const mean = perExpert.reduce((a, b) => a + b, 0) / Math.max(1, perExpert.length);
+  return mean > 0 ? Math.max(...perExpert) / mean : 0;
 }
 
-/** Measured ledger beside the closed form, per rank and op. */
-export function commRows(ledgers: (LedgerSummary | null)[], expected: Expected[]): CommRow[] {
-  const rows: CommRow[] = [];
-  ledgers.forEach((l, rank) => {
-    const ops = new Set([...Object.keys(l ?? {}), ...Object.keys(expected[rank] ?? {})]) as Set<CommOp>;
-    for (const op of ops) {
-      const m = l?.[op];
-      const e = expected[rank]?.[op];
-      rows.push({
-        rank,
-        op,
-        count: m?.count ?? 0,
-        bytes_sent: m?.bytesSent ?? 0,
-        bytes_recv: m?.bytesRecv ?? 0,
-        expected_count: e?.count ?? 0,
-        expected_bytes_sent: e?.bytesSent ?? 0,
-        ms: m?.ms ?? 0,
-        wait_ms: m?.waitMs ?? 0,
-        gb_s: m && m.ms - m.waitMs > 0 ? (m.bytesSent + m.bytesRecv) / ((m.ms - m.waitMs) * 1e6) : 0,
-      });
-    }
+function shardShape(c: ModelConfig, engine: Engine, rank: number, layers: [number, number]): ShardShape {
+  const ffn = c.moe ? c.moe.expertFfn * c.moe.topK + c.moe.sharedExpertFfn : c.ffn;
+  return { layers, hidden: c.hidden, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, ffn, vocab: c.vocabSize, tp: engine.spec.tp, head: engine.roles[rank]?.plan.head ?? false };
+}
+
+type Measured = { metrics: ServingMetrics; requests: RequestTimeline[]; workload: Record<string, unknown>; extraMetrics: Record<string, number>; t0Us?: number };
+
+/**
+ * prefill / decode: `reps` batches back to back on one virtual clock. Every
+ * sequence is a request arriving when its batch starts; its token times are
+ * taken on the host as each step's tokens come back (onToken), per sequence,
+ * so DP replicas each have their own timeline.
+ */
+async function measureBatch(o: BenchOptions, engine: Engine, work: number[][], afterStep: () => void): Promise<Measured> {
+  const out = o.workload === 'prefill' ? 1 : o.outputLen;
+  const requests: RequestTimeline[] = [];
+  const prefill: PrefillSpan[] = [];
+  let offset = 0;
+  const tpotPerBatch: number[] = [];
+  for (let rep = 0; rep < o.reps; rep++) {
+    if (o.signal?.aborted) throw new BenchCancelled();
+    const tokenMs: number[][] = work.map(() => []);
+    const t0 = performance.now();
+    const { timeline } = await engine.generate(work, {
+      maxNewTokens: out,
+      ignoreEos: true,
+      onToken: (seq) => {
+        tokenMs[seq].push(offset + performance.now() - t0);
+        afterStep(); // the ranks' totals already include this step; ranks without a new step are skipped
+      },
+    });
+    afterStep();
+    work.forEach((p, i) => {
+      requests.push({ id: requests.length, arrivalMs: offset, firstScheduledMs: offset, tokenMs: tokenMs[i], promptLen: p.length, outputLen: tokenMs[i].length, finish: 'length' });
+    });
+    prefill.push({ startMs: offset, endMs: offset + timeline.prefillMs, tokens: work.length * o.promptLen });
+    const t = timeline.tokenMs;
+    if (t.length > 1) tpotPerBatch.push((t[t.length - 1] - t[0]) / (t.length - 1));
+    offset += timeline.totalMs;
+  }
+  const metrics = servingMetrics(requests, { durationMs: offset, prefill });
+  const extra: Record<string, number> = {};
+  // Decode-only rate (prefill excluded): B tokens per step at the median TPOT.
+  if (o.workload === 'decode' && metrics.tpot_ms.p50 > 0) extra['decode_tok_s'] = (o.batch / metrics.tpot_ms.p50) * 1000;
+  return { metrics, requests, workload: { batch: o.batch, output_len: out, reps: o.reps }, extraMetrics: extra };
+}
+
+async function measureServing(o: BenchOptions, engine: Engine, progress: (p: { message: string; requestsDone?: number; requestsTotal?: number }) => void): Promise<Measured> {
+  const { runServingWorkload } = await loadServing();
+  const requests = o.requests ?? 16;
+  const rate = o.rate ?? 0;
+  const t0Us = nowUs();
+  const r = await runServingWorkload(engine, {
+    requests,
+    rate,
+    promptLen: o.promptLen,
+    outputLen: o.outputLen,
+    seed: o.seed,
+    maxBatch: o.maxBatch,
+    slo: o.slo,
+    onProgress: (done, total) => progress({ message: `requests ${done}/${total}`, requestsDone: done, requestsTotal: total }),
   });
-  return rows;
+  return { metrics: r.metrics, requests: r.requests, workload: { requests, rate, output_len: o.outputLen, max_batch: o.maxBatch ?? null, arrival: rate > 0 ? 'poisson' : 'all at t0' }, extraMetrics: {}, t0Us };
 }
 
-/** Atomic: a crash never leaves a half-written run.json. */
-export function writeRecord(outDir: string, r: RunRecord): string {
-  const dir = path.join(outDir, r.id);
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, 'run.json');
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(r, null, 2));
-  renameSync(tmp, file);
-  return dir;
+/** Host-process spans of a serving run: one row per request, queued then running. */
+function requestSpans(reqs: RequestTimeline[], t0Us?: number): HostSpan[] {
+  if (t0Us === undefined) return [];
+  const spans: HostSpan[] = [];
+  for (const r of reqs) {
+    const end = r.tokenMs.length ? r.tokenMs[r.tokenMs.length - 1] : r.firstScheduledMs;
+    if (r.firstScheduledMs > r.arrivalMs) spans.push({ name: `req ${r.id} queued`, cat: 'queue', ts: t0Us + r.arrivalMs * 1000, dur: (r.firstScheduledMs - r.arrivalMs) * 1000, tid: r.id + 1 });
+    spans.push({ name: `req ${r.id}`, cat: 'request', ts: t0Us + r.firstScheduledMs * 1000, dur: (end - r.firstScheduledMs) * 1000, tid: r.id + 1, args: { prompt: r.promptLen, output: r.outputLen, ttft_ms: r.tokenMs[0] !== undefined ? r.tokenMs[0] - r.arrivalMs : null } });
+  }
+  return spans;
 }

@@ -16,6 +16,7 @@ import { listModels as catalogListModels } from '../engine/model/catalog';
 import { LAB_API_VERSION, type GenerateRequest, type GenerateResult, type LabApi, type LabEvent, type LabInfo } from './contract';
 import type { ListModelsRequest, ModelSummary } from './contract';
 import { chatMethods } from './chat';
+import { createRunsApi } from './runs';
 
 export interface LabDeps {
   listModels?: (req: ListModelsRequest) => Promise<ModelSummary[]>;
@@ -24,6 +25,10 @@ export interface LabDeps {
   devices?: () => Promise<string[]>;
   /** app version (Electron: app.getVersion()); defaults to npm's package version */
   version?: string;
+  /** run folders (default: PARALAB_RUNS or ~/.local/share/paralab/runs) */
+  runsDir?: string;
+  /** HTML report → PDF (Electron: webContents.printToPDF); defaults to headless Chromium */
+  printPdf?: (html: string) => Promise<Buffer>;
 }
 
 export function createLab(deps: LabDeps = {}): LabApi {
@@ -59,16 +64,7 @@ export function createLab(deps: LabDeps = {}): LabApi {
     },
     // Filled in by main/lab/runs.ts (benchmarks, run records, reports, claims)
     // and main/lab/chat.ts (warm engines for the chat window).
-    checkSpec: unavailable('checkSpec'),
-    startBench: unavailable('startBench'),
-    cancelBench: unavailable('cancelBench'),
-    listJobs: unavailable('listJobs'),
-    listRuns: unavailable('listRuns'),
-    getRun: unavailable('getRun'),
-    getTrace: unavailable('getTrace'),
-    deleteRun: unavailable('deleteRun'),
-    exportReport: unavailable('exportReport'),
-    claims: unavailable('claims'),
+    ...createRunsApi({ emit, runsDir: deps.runsDir, printPdf: deps.printPdf }),
     ...chatMethods(emit),
     onEvent(listener) {
       listeners.add(listener);
@@ -98,11 +94,4 @@ export async function detectDevices(): Promise<string[]> {
     // onnxruntime-node missing or not loadable here: the CPU is still listed so the UI can explain
   }
   return found;
-}
-
-/** Placeholder for a method whose module has not been wired yet: a clear error, never a fake result. */
-function unavailable(method: string) {
-  return async (): Promise<never> => {
-    throw Object.assign(new Error(`${method} is not available in this build yet`), { code: 'unavailable' });
-  };
 }
