@@ -11,10 +11,11 @@ import type { ModelConfig } from './model/types';
 import { parseSpec } from './parallel/spec';
 import type { ParallelSpec } from './parallel/spec';
 import { validateSpecForModel } from './parallel/validate';
+import { SpecError } from './parallel/spec';
 import { buildMesh } from './parallel/mesh';
 import type { Mesh } from './parallel/mesh';
 import { rankRoles } from './parallel/plan';
-import { stepComm } from './parallel/expected';
+import { SpHistory, stepComm } from './parallel/expected';
 import { route } from './parallel/route';
 import type { Routing } from './parallel/route';
 import type { Expected } from './parallel/expected';
@@ -24,18 +25,24 @@ import { prepareWorld, destroyWorld } from './comm/world';
 import type { WorldSetup, Transport } from './comm/world';
 import type { LedgerSummary } from './comm/ledger';
 import type { DeviceKind } from './runtime/ort';
+import { placeRanks, gpuCountFor, assertProviderInstalled, parseDeviceList } from './runtime/devices';
+import type { Placement } from './runtime/devices';
 import type { RankInit, SeqSampling, StepResult } from './worker/protocol';
 import type { SamplingParams } from '../lab/contract';
 import { ModelError } from './model/errors';
 import { WeightStore, validateWeights } from './model/weights';
 
 /** Axes this build executes; the spec parser accepts the full grammar and refuses the rest clearly. */
-export const SUPPORTED_AXES = ['dp', 'pp', 'tp'] as const;
+export const SUPPORTED_AXES = ['dp', 'pp', 'tp', 'sp'] as const;
+/** sp_impl values this build executes. */
+export const SUPPORTED_SP_IMPL = ['ulysses', 'ring', 'usp'] as const;
 
 export interface EngineOptions {
   model: string;
   parallel: string;
   device?: DeviceKind;
+  /** GPU ids the ranks go on, in rank order, repeating (default: PARALAB_DEVICES, else round-robin over the GPUs found) */
+  devices?: number[];
   threadsPerRank?: number;
   /** longest prompt + output this engine must hold */
   maxSeq?: number;
@@ -111,6 +118,8 @@ export class Engine {
 
   /** Per global rank: compute / comm / bubble time since the last resetTimes(). */
   readonly rankTimes: RankTime[] = [];
+  /** Which device id each rank uses and whether ranks share a GPU (set by start). */
+  placement: Placement = placeRanks(0, 'cpu');
   /** Per global rank: the closed-form traffic of the steps since the last resetTimes(). */
   readonly expectedComm: Expected[] = [];
 
@@ -155,15 +164,22 @@ export class Engine {
     const spec = parseSpec(o.parallel);
     o.onProgress?.(`resolving model ${o.model}`);
     const { id, dir, config, tokenizer } = await Engine.prepareModel(o.model, o.onProgress);
-    const { notes } = validateSpecForModel(spec, config, { supported: [...SUPPORTED_AXES], modelName: id });
+    const { notes } = validateSpecForModel(spec, config, { supported: [...SUPPORTED_AXES], supportedSpImpl: [...SUPPORTED_SP_IMPL], modelName: id });
+    if (spec.sp > 1 && spec.tp > 1) throw new SpecError('unsupported', `sp=${spec.sp} together with tp=${spec.tp} is not executed yet; use sp or tp alone (or 'tp=${spec.tp * spec.sp},sp_impl=megatron')`);
     const mesh = buildMesh(spec);
     const roles = rankRoles(mesh, config);
     const cores = os.availableParallelism();
     const threads = o.threadsPerRank ?? Math.max(1, Math.floor(cores / spec.world));
     const device = o.device ?? 'cpu';
+    // Fail before spawning when the provider is not installed here (remote workers may have their own).
+    if (!o.remote) assertProviderInstalled(device);
+    const placement = placeRanks(spec.world, device, { gpuCount: gpuCountFor(device), explicit: o.devices ?? (device === 'cpu' ? undefined : parseDeviceList(process.env.PARALAB_DEVICES)) });
     const groups = [
       ...(spec.tp > 1 ? mesh.groups('tp').map((ranks) => ({ name: `tp${ranks[0]}`, ranks })) : []),
       ...(spec.pp > 1 ? mesh.groups('pp').map((ranks) => ({ name: `pp${ranks[0]}`, ranks })) : []),
+      ...(spec.sp > 1 ? mesh.groups('sp').map((ranks) => ({ name: `sp${ranks[0]}`, ranks })) : []),
+      ...(spec.sp > 1 && spec.ulysses > 1 && spec.ulysses < spec.sp ? mesh.groups('ulysses').map((ranks) => ({ name: `uly${ranks[0]}`, ranks })) : []),
+      ...(spec.sp > 1 && spec.ulysses > 1 && spec.ulysses < spec.sp ? mesh.groups('ring').map((ranks) => ({ name: `ring${ranks[0]}`, ranks })) : []),
     ];
     if (o.remote && (o.remote.count < 1 || o.remote.count > spec.world)) throw new Error(`--workers ${o.remote.count} must be between 1 and the ${spec.world} ranks of '${o.parallel}'`);
     // Ranks on other machines reach each other over TCP, at the address the host listens on.
@@ -176,6 +192,7 @@ export class Engine {
       modelId: id,
       plan: r.plan,
       device,
+      ...(placement.deviceIds[r.rank] !== null ? { deviceId: placement.deviceIds[r.rank]! } : {}),
       threads,
       // Spinning intra-op threads looked free but measured 10× slower decode
       // with per-sublayer sessions: every session owns a thread pool, and idle
@@ -197,7 +214,9 @@ export class Engine {
       if (world) destroyWorld(world);
       throw e;
     }
-    return new Engine(id, dir, config, tokenizer, spec, mesh, roles, cluster, device, threads, performance.now() - t0, notes, world);
+    const engine = new Engine(id, dir, config, tokenizer, spec, mesh, roles, cluster, device, threads, performance.now() - t0, [...notes, ...placement.notes], world);
+    engine.placement = placement;
+    return engine;
   }
 
   /**
@@ -250,6 +269,9 @@ export class Engine {
     const tokenMs: number[] = [];
     let prefillMs = 0;
     let input = Int32Array.from(seqs.flatMap((i) => prompts[i]));
+    // what each ring member's K/V cache holds, for the closed-form SP traffic
+    const sp = this.roles[rep.ranks[0]].plan.sp;
+    const spHist = sp && sp.size > 1 && sp.impl !== 'megatron' ? new SpHistory(sp.size, sp.ulysses, sp.chunking) : null;
     let len = prompts[0].length;
     try {
       for (let step = 0; step < o.maxNewTokens && !done.every(Boolean); step++) {
@@ -257,13 +279,14 @@ export class Engine {
         const r = results[rep.ranks.indexOf(rep.sampler)];
         results.forEach((res, j) => {
           const rank = rep.ranks[j];
-          stepComm(this.expectedComm[rank], this.roles[rank], this.mesh.place(rank), this.config, B, len, this.spec.pp > 1 ? this.spec.micro : 1);
+          stepComm(this.expectedComm[rank], this.roles[rank], this.mesh.place(rank), this.config, B, len, this.spec.pp > 1 ? this.spec.micro : 1, spHist ?? undefined);
           const t = this.rankTimes[rank];
           t.steps++;
           t.computeMs += res.computeMs;
           t.commMs += res.commMs;
           t.bubbleMs += res.bubbleMs;
         });
+        spHist?.advance(len);
         const now = performance.now() - t0;
         if (step === 0) prefillMs = now;
         tokenMs.push(now);
@@ -306,9 +329,15 @@ function stepTimeoutMs(tokens: number): number {
 function linksOf(mesh: Mesh, rank: number): RankInit['links'] {
   const p = mesh.place(rank);
   const { tp, pp } = mesh.spec;
+  const { sp, ulysses } = mesh.spec;
+  // With sp_impl=ulysses the Ulysses group is the sp group; with ring, the ring is.
+  const spName = sp > 1 ? `sp${p.spGroup[0]}` : null;
   return {
     tp: tp > 1 ? `tp${p.tpGroup[0]}` : null,
     pp: pp > 1 ? `pp${p.ppGroup[0]}` : null,
+    sp: spName,
+    ulysses: ulysses <= 1 ? null : ulysses === sp ? spName : `uly${p.ulyssesGroup[0]}`,
+    ring: sp / ulysses <= 1 ? null : ulysses === 1 ? spName : `ring${p.ringGroup[0]}`,
     prev: pp > 1 && p.prev !== null ? p.coord.pp - 1 : null,
     next: pp > 1 && p.next !== null ? p.coord.pp + 1 : null,
   };

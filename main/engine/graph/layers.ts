@@ -65,7 +65,7 @@ export interface StreamIn {
 }
 
 /** Residual add + RMSNorm. Returns [normed, newResidual]. */
-function addNorm(g: GraphBuilder, p: string, s: StreamIn, gamma: Float32Array, hidden: number, eps: number): [string, string] {
+export function addNorm(g: GraphBuilder, p: string, s: StreamIn, gamma: Float32Array, hidden: number, eps: number): [string, string] {
   const w = g.init(`${p}.norm`, gamma, [hidden]);
   if (s.delta === null) {
     const normed = g.op('SimplifiedLayerNormalization', [s.x, w], { axis: -1, epsilon: { float: eps } });
@@ -76,7 +76,7 @@ function addNorm(g: GraphBuilder, p: string, s: StreamIn, gamma: Float32Array, h
 }
 
 /** Per-head RMSNorm on (B,S,N·D): reshape to (B,S,N,D), normalise the last axis, reshape back. */
-function headNorm(g: GraphBuilder, name: string, t: string, gamma: Float32Array, heads: number, d: number, eps: number): string {
+export function headNorm(g: GraphBuilder, name: string, t: string, gamma: Float32Array, heads: number, d: number, eps: number): string {
   const w = g.init(name, gamma, [d]);
   const r = g.op('Reshape', [t, g.ints([0, 0, heads, d])]);
   const n = g.op('SimplifiedLayerNormalization', [r, w], { axis: -1, epsilon: { float: eps } });

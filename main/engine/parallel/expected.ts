@@ -9,15 +9,21 @@
  *       all_gather: the vocab-parallel logits on the last stage, B_m·V_r per rank
  *   PP  send L_m floats to the next stage, recv L_m from the previous one
  *   DP  nothing between ranks
+ *   SP  per layer (see spLayerComm): Ulysses all-to-all of q,k,v forward and
+ *       o back, ring passes of whole K/V caches, all-gathers in decode, and
+ *       the last token's logits sent to sp rank 0 after a split prefill
  * Per-call bytes follow communicator.ts's closedForm.
  */
 import { closedForm } from '../comm/communicator';
+import { expertRange, tokenClass } from './expert';
 import type { CommOp } from '../comm/communicator';
 import type { OpTotals } from '../comm/ledger';
 import type { ModelConfig } from '../model/types';
 import type { RankRole } from './plan';
 import type { RankPlace } from './mesh';
-import { splitEven } from './split';
+import { kvHeadRange, splitEven } from './split';
+import { isSplit, ownerOf, runTokens, seqRuns } from './sequence';
+import type { ShardPlan } from '../runtime/shard';
 
 export type Expected = Partial<Record<CommOp, Pick<OpTotals, 'count' | 'bytesSent' | 'bytesRecv'>>>;
 
@@ -28,13 +34,23 @@ export function addExpected(into: Expected, op: CommOp, count: number, sent: num
   e.bytesRecv += recv;
 }
 
-/** Add one step's closed-form traffic of one rank into `into`. */
-export function stepComm(into: Expected, role: RankRole, place: RankPlace, config: ModelConfig, B: number, S: number, micro: number): void {
+/** Add one step's closed-form traffic of one rank into `into`. `sp`: the batch's SP history (sp > 1). */
+export function stepComm(into: Expected, role: RankRole, place: RankPlace, config: ModelConfig, B: number, S: number, micro: number, sp?: SpHistory): void {
   const { tp, layers, embed, head } = role.plan;
   const m = Math.max(1, Math.min(micro, B));
+  const spPlan = role.plan.sp && role.plan.sp.size > 1 && role.plan.sp.impl !== 'megatron' ? role.plan.sp : null;
+  if (spPlan && !sp) throw new Error('stepComm: a sequence-parallel rank needs the batch SP history');
+  // SP: a pipeline boundary carries only this rank's share of the tokens
+  const Sl = spPlan ? runTokens(seqRuns(S, spPlan.size, spPlan.chunking)[spPlan.rank]) : S;
+  if (spPlan) {
+    for (let i = 0; i < m; i++) {
+      const [a, b] = splitEven(B, m, i);
+      spLayerComm(into, spPlan, config, b - a, S, sp!, layers[1] - layers[0], head);
+    }
+  }
   for (let i = 0; i < m; i++) {
     const [a, b] = splitEven(B, m, i);
-    const L = (b - a) * S * config.hidden;
+    const L = (b - a) * Sl * config.hidden;
     if (tp.size > 1) {
       const calls = 2 * (layers[1] - layers[0]) + (embed ? 1 : 0);
       const ar = closedForm.allReduce(tp.size, tp.rank, L);
@@ -50,5 +66,173 @@ export function stepComm(into: Expected, role: RankRole, place: RankPlace, confi
     }
     if (place.next !== null) addExpected(into, 'send', 1, 4 * L, 0);
     if (place.prev !== null) addExpected(into, 'recv', 1, 0, 4 * L);
+  }
+}
+
+/**
+ * What the ring members' K/V caches hold, per batch, mirrored on the host from
+ * the same layout rules the ranks follow (stage.ts / sp-attention.ts): rows
+ * (tokens) and runs per ring member. Call `advance(S)` after each step.
+ */
+export class SpHistory {
+  readonly rows: number[];
+  readonly runs: number[];
+  constructor(
+    readonly size: number,
+    readonly ulysses: number,
+    readonly chunking: 'contiguous' | 'zigzag',
+  ) {
+    this.rows = new Array<number>(size / ulysses).fill(0);
+    this.runs = new Array<number>(size / ulysses).fill(0);
+  }
+
+  /** The ring member that stores a replicated step's K/V (fewest rows, lowest index). */
+  owner(): number {
+    return this.rows.indexOf(Math.min(...this.rows));
+  }
+
+  advance(S: number): void {
+    if (isSplit(S, this.size, this.chunking)) {
+      seqRuns(S, this.size, this.chunking).forEach((rs, s) => {
+        const m = Math.floor(s / this.ulysses);
+        this.rows[m] += runTokens(rs);
+        this.runs[m] += rs.length;
+      });
+    } else {
+      const o = this.owner();
+      this.rows[o] += S;
+      if (this.runs[o] === 0) this.runs[o] = 1;
+    }
+  }
+}
+
+/**
+ * One micro-batch (Bm sequences) of one SP step on one rank, over `layers`
+ * attention layers. Floats per token and head: D (q, k, v or o). With my
+ * Ulysses index u of U, ring index r of R, nq(u)/nkv(u) the heads of member u:
+ *   split step
+ *     all_to_all ×2 per layer  forward: Σ_{u'≠u} Sl·Bm·(nq(u')+2·nkv(u'))·D   back: Σ_{u'≠u} t(u')·Bm·nq(u)·D
+ *     send/recv ×(R−1) per layer: the cache of ring member (r−t) after this step,
+ *       (2 + 2·runs + rows + 2·rows·Bm·nkv·D) floats
+ *     send Bm·V logits from the holder of the last token to sp rank 0 (last stage)
+ *   replicated step (decode)
+ *     all_gather over the ring of [o | lse]: S·Bm·nq·(D+1) per rank;  over Ulysses of o: S·Bm·nq·D
+ */
+export function spLayerComm(into: Expected, sp: NonNullable<ShardPlan['sp']>, c: ModelConfig, Bm: number, S: number, hist: SpHistory, layers: number, head: boolean): void {
+  const U = sp.ulysses;
+  const R = sp.size / U;
+  const u = sp.rank % U;
+  const r = Math.floor(sp.rank / U);
+  const D = c.headDim;
+  const heads = (uu: number) => {
+    const q = splitEven(c.heads, U, uu);
+    const kv = kvHeadRange(c.heads, c.kvHeads, q[0], q[1]);
+    return { nq: q[1] - q[0], nkv: kv[1] - kv[0] };
+  };
+  const mine = heads(u);
+  const split = isSplit(S, sp.size, sp.chunking);
+  // the caches as they are after this step
+  const after = new SpHistory(sp.size, U, sp.chunking);
+  after.rows.splice(0, R, ...hist.rows);
+  after.runs.splice(0, R, ...hist.runs);
+  after.advance(S);
+  for (let l = 0; l < layers; l++) {
+    if (split) {
+      const runs = seqRuns(S, sp.size, sp.chunking);
+      const Sl = runTokens(runs[sp.rank]);
+      if (U > 1) {
+        const members = Array.from({ length: U }, (_, uu) => r * U + uu);
+        const t = members.map((s) => runTokens(runs[s]));
+        const fwdSend = members.map((_, uu) => Sl * Bm * (heads(uu).nq + 2 * heads(uu).nkv) * D);
+        const fwdRecv = t.map((tt) => tt * Bm * (mine.nq + 2 * mine.nkv) * D);
+        const a = closedForm.allToAllV(u, fwdSend, fwdRecv);
+        const backSend = t.map((tt) => tt * Bm * mine.nq * D);
+        const backRecv = members.map((_, uu) => Sl * Bm * heads(uu).nq * D);
+        const b = closedForm.allToAllV(u, backSend, backRecv);
+        addExpected(into, 'all_to_all', 2, a.sent + b.sent, a.recv + b.recv);
+      }
+      for (let t = 0; t < R - 1; t++) {
+        const sentOf = (member: number) => 4 * (2 + 2 * after.runs[member] + after.rows[member] + 2 * after.rows[member] * Bm * mine.nkv * D);
+        addExpected(into, 'send', 1, sentOf((r - t + R) % R), 0);
+        addExpected(into, 'recv', 1, 0, sentOf((r - t - 1 + 2 * R) % R));
+      }
+    } else {
+      if (R > 1) {
+        const chunk = S * Bm * mine.nq * (D + 1);
+        const g = closedForm.allGather(R, r, new Array<number>(R).fill(chunk));
+        addExpected(into, 'all_gather', 1, g.sent, g.recv);
+      }
+      if (U > 1) {
+        const g = closedForm.allGather(U, u, Array.from({ length: U }, (_, uu) => S * Bm * heads(uu).nq * D));
+        addExpected(into, 'all_gather', 1, g.sent, g.recv);
+      }
+    }
+  }
+  if (split && head) {
+    const holder = ownerOf(seqRuns(S, sp.size, sp.chunking), S - 1);
+    if (holder !== 0 && sp.rank === holder) addExpected(into, 'send', 1, 4 * Bm * c.vocabSize, 0);
+    if (holder !== 0 && sp.rank === 0) addExpected(into, 'recv', 1, 0, 4 * Bm * c.vocabSize);
+  }
+}
+
+/**
+ * Expert parallelism, one step of one rank (every layer of the stage is a MoE
+ * layer; each runs once per micro-batch). Per MoE block call, with n = ep,
+ * E_p the experts of ep rank p, r_q[e] the rows ep rank q routed to expert e
+ * in this step (reported by the ranks after routing, summed over layers and
+ * micro-batches — bytes are linear in rows), H hidden:
+ *   all_to_all ×3   counts:   sent 4·(E − E_me), recv 4·(n−1)·E_me
+ *                   dispatch: sent 4H·Σ_{e∉me} r_me[e], recv 4H·Σ_{q≠me} Σ_{e∈me} r_q[e]
+ *                   combine:  the same rows back (sent and recv swapped)
+ *   all_gather ×1   with a token class of c > 1 ranks (tp ranks in the ep group):
+ *                   the shares splitEven(real rows, c)·H of the combined output
+ *   TP              such a class does no MLP all-reduce: stepComm's second all-reduce
+ *                   per layer (B_m·S·H floats) is taken back out
+ * Without EP, tensor-parallel experts all-reduce like a dense MLP (stepComm as is).
+ * The alternative for tp=N,ep=N — every rank runs its experts on all tokens and
+ * all-reduces — would move 4·2(n−1)/n·B·S·H per layer instead (not built).
+ */
+export function moeStepComm(
+  into: Expected,
+  role: RankRole,
+  place: RankPlace,
+  config: ModelConfig,
+  /** per micro-batch: sequences (ghosts included) and real sequences */
+  micro: { seqs: number; real: number }[],
+  S: number,
+  /** rows routed per expert in this step, per ep rank of this rank's ep group */
+  routed: number[][],
+): void {
+  const ep = role.plan.ep;
+  const moe = config.moe;
+  if (!moe || !ep || ep.size <= 1) return;
+  const H = config.hidden;
+  const E = moe.experts;
+  const n = ep.size;
+  const me = ep.rank;
+  const [m0, m1] = expertRange(E, n, me);
+  const mine = (e: number) => e >= m0 && e < m1;
+  const layers = role.plan.layers[1] - role.plan.layers[0];
+  const calls = layers * micro.length;
+  let rowsOut = 0;
+  let rowsIn = 0;
+  routed[me].forEach((r, e) => (rowsOut += mine(e) ? 0 : r));
+  routed.forEach((rq, q) => {
+    if (q !== me) rq.forEach((r, e) => (rowsIn += mine(e) ? r : 0));
+  });
+  const meta = { sent: 4 * (E - (m1 - m0)), recv: 4 * (n - 1) * (m1 - m0) };
+  addExpected(into, 'all_to_all', 3 * calls, calls * meta.sent + 4 * H * (rowsOut + rowsIn), calls * meta.recv + 4 * H * (rowsIn + rowsOut));
+  const cls = tokenClass(role.plan);
+  if (!cls) return;
+  for (const mb of micro) {
+    const counts = Array.from({ length: cls.size }, (_, i) => {
+      const [a, b] = splitEven(mb.real * S, cls.size, i);
+      return (b - a) * H;
+    });
+    const g = closedForm.allGather(cls.size, cls.index, counts);
+    addExpected(into, 'all_gather', layers, layers * g.sent, layers * g.recv);
+    const tp = role.plan.tp;
+    const ar = closedForm.allReduce(tp.size, tp.rank, mb.seqs * S * H);
+    addExpected(into, 'all_reduce', -layers, -layers * ar.sent, -layers * ar.recv);
   }
 }

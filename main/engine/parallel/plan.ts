@@ -24,6 +24,20 @@ export function rankRoles(mesh: Mesh, config: ModelConfig): RankRole[] {
       embed: p.isFirstStage,
       head: p.isLastStage,
       tp: { rank: p.coord.tp, size: mesh.spec.tp },
+      // expert parallelism: this rank's expert shard in its ep group (parallel/expert.ts)
+      ...(mesh.spec.ep > 1 ? { ep: { rank: p.epRank, size: mesh.spec.ep } } : {}),
+      ...(mesh.spec.sp > 1 || mesh.spec.spImpl === 'megatron'
+        ? {
+            sp: {
+              rank: p.coord.sp,
+              size: mesh.spec.sp,
+              impl: mesh.spec.spImpl,
+              ulysses: mesh.spec.ulysses,
+              // Ulysses gathers every token for its heads, so causal balance needs no zigzag.
+              chunking: mesh.spec.spImpl === 'ulysses' || mesh.spec.ringChunks === 'naive' ? ('contiguous' as const) : ('zigzag' as const),
+            },
+          }
+        : {}),
     },
     sampler: p.isLastStage && p.coord.tp === 0 && p.coord.sp === 0,
     replica: p.coord.dp,

@@ -36,6 +36,8 @@ export interface ParallelSpec {
    * ulysses: = sp; ring: 1; usp: as written; megatron: 1.
    */
   ulysses: number;
+  /** how ring attention (sp_impl=ring|usp) cuts the sequence: zigzag (causally balanced, default) or naive contiguous chunks */
+  ringChunks: 'zigzag' | 'naive';
   /** dp·pp·tp·sp ranks */
   world: number;
 }
@@ -48,6 +50,8 @@ export type SpecErrorCode =
   | 'duplicate-key'
   | 'zero'
   | 'bad-sp-impl'
+  | 'bad-ring-chunks'
+  | 'ring-chunks-without-ring'
   | 'single-with-keys'
   | 'ep-divides'
   | 'ulysses-without-usp'
@@ -72,13 +76,13 @@ export class SpecError extends Error {
 /** Largest world a spec may ask for (ranks are processes on one or few hosts). */
 export const MAX_WORLD = 64;
 
-const KEYS = ['dp', 'pp', 'tp', 'sp', 'ep', 'micro', 'sp_impl', 'ulysses'] as const;
+const KEYS = ['dp', 'pp', 'tp', 'sp', 'ep', 'micro', 'sp_impl', 'ulysses', 'ring_chunks'] as const;
 type Key = (typeof KEYS)[number];
 const SP_IMPLS: readonly SpImpl[] = ['ulysses', 'ring', 'usp', 'megatron'];
 
 /** The spec of one worker: every degree 1. */
 export const SINGLE: ParallelSpec = Object.freeze({
-  dp: 1, pp: 1, tp: 1, sp: 1, ep: 1, micro: 1, spImpl: 'ulysses', ulysses: 1, world: 1,
+  dp: 1, pp: 1, tp: 1, sp: 1, ep: 1, micro: 1, spImpl: 'ulysses', ulysses: 1, ringChunks: 'zigzag', world: 1,
 });
 
 /** Parse and check a spec string; throws SpecError with an actionable message. */
@@ -106,7 +110,7 @@ export function parseSpec(text: string): ParallelSpec {
   }
   if (values.size === 0) throw new SpecError('empty', "empty parallel spec; write 'single' or degrees such as 'tp=2'");
 
-  const degree = (key: Exclude<Key, 'sp_impl'>): number | undefined => {
+  const degree = (key: Exclude<Key, 'sp_impl' | 'ring_chunks'>): number | undefined => {
     const v = values.get(key);
     return v === undefined ? undefined : parseDegree(key, v);
   };
@@ -141,6 +145,15 @@ export function parseSpec(text: string): ParallelSpec {
     ulysses = spImpl === 'ulysses' ? sp : 1;
   }
 
+  const chunksGiven = values.get('ring_chunks')?.toLowerCase();
+  if (chunksGiven !== undefined && chunksGiven !== 'zigzag' && chunksGiven !== 'naive') {
+    throw new SpecError('bad-ring-chunks', `unknown ring_chunks '${values.get('ring_chunks')}'; use zigzag or naive`);
+  }
+  if (chunksGiven !== undefined && spImpl !== 'ring' && spImpl !== 'usp') {
+    throw new SpecError('ring-chunks-without-ring', `ring_chunks only applies to sp_impl=ring or usp; add sp_impl=ring or drop ring_chunks`);
+  }
+  const ringChunks = (chunksGiven ?? 'zigzag') as ParallelSpec['ringChunks'];
+
   const world = dp * pp * tp * sp;
   if (world > MAX_WORLD) {
     throw new SpecError('world-too-large', `dp·pp·tp·sp = ${world} ranks exceeds the limit of ${MAX_WORLD}; lower a degree`);
@@ -152,7 +165,7 @@ export function parseSpec(text: string): ParallelSpec {
       `ep=${ep} does not divide dp·tp·sp = ${stageRanks} (experts are sharded over the ranks of one stage); use ep ∈ {${divisorList(stageRanks)}}`,
     );
   }
-  return { dp, pp, tp, sp, ep, micro, spImpl, ulysses, world };
+  return { dp, pp, tp, sp, ep, micro, spImpl, ulysses, ringChunks, world };
 }
 
 /**
@@ -166,6 +179,7 @@ export function formatSpec(spec: ParallelSpec): string {
   if (spec.micro !== spec.pp) parts.push(`micro=${spec.micro}`);
   if (spec.spImpl !== 'ulysses') parts.push(`sp_impl=${spec.spImpl}`);
   if (spec.spImpl === 'usp') parts.push(`ulysses=${spec.ulysses}`);
+  if (spec.ringChunks === 'naive') parts.push('ring_chunks=naive');
   return parts.length === 0 ? 'single' : parts.join(',');
 }
 

@@ -11,6 +11,7 @@ import type { ModelConfig } from '../model/types';
 import type { Piece } from '../graph/segments';
 import { splitEven, kvHeadRange } from '../parallel/split';
 import type { Range } from '../parallel/split';
+import { loadMoePiece } from '../parallel/expert';
 
 /** What a rank holds: a half-open layer range [start, end), ends of the model, a TP coordinate. */
 export interface ShardPlan {
@@ -19,7 +20,7 @@ export interface ShardPlan {
   head: boolean;
   tp: { rank: number; size: number };
   /** sequence parallelism: this rank's index in its sp group, and how the group splits attention */
-  sp?: { rank: number; size: number; impl: 'ulysses' | 'ring' | 'usp' | 'megatron'; ulysses: number };
+  sp?: { rank: number; size: number; impl: 'ulysses' | 'ring' | 'usp' | 'megatron'; ulysses: number; chunking: 'contiguous' | 'zigzag' };
   /** expert parallelism: this rank's index in its ep group (which expert shard it holds) */
   ep?: { rank: number; size: number };
 }
@@ -92,7 +93,11 @@ export function loadShardPieces(c: ModelConfig, w: WeightReader, plan: ShardPlan
       // embedding, or the previous stage's folded stream).
       s: { hidden: H, heads: nq, kvHeads: nkv, headDim: D, eps: c.rmsEps, first: l === plan.layers[0] },
     });
-    if (c.moe) throw new Error('Mixture-of-Experts layers run once expert parallelism lands; this build runs dense models only');
+    if (c.moe) {
+      // Router + this rank's experts (an ep shard, or tp slices of all): parallel/expert.ts.
+      pieces.push(loadMoePiece(c, w, l, plan));
+      continue;
+    }
     const f = L.ffn;
     pieces.push({
       kind: 'mlp',

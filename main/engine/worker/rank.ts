@@ -10,6 +10,7 @@ import { WeightStore } from '../model/weights';
 import { ropeCosSin } from '../model/rope';
 import { buildItems } from './blocks';
 import './sp-attention';
+import { markRealSequences, takeMoeStats } from './moe-block';
 import { loadShardPieces } from '../runtime/shard';
 import { Executor } from '../runtime/executor';
 import { microBatches, runStage } from './stage';
@@ -80,7 +81,10 @@ async function init(init: RankInit): Promise<RankReady> {
     pp: group('pp'),
     prev: init.links.prev,
     next: init.links.next,
-    sp: init.plan.sp && init.plan.sp.size > 1 ? { rank: init.plan.sp.rank, size: init.plan.sp.size, impl: init.plan.sp.impl } : null,
+    sp:
+      init.plan.sp && init.plan.sp.size > 1 && init.plan.sp.impl !== 'megatron'
+        ? { rank: init.plan.sp.rank, size: init.plan.sp.size, ring: init.plan.sp.size / init.plan.sp.ulysses, chunking: init.plan.sp.chunking, group: group('sp') }
+        : null,
   };
   state = { kind: 'ready', init, exec, batches: new Map(), world, links, vocab: config.vocabSize };
   return { pid: process.pid, weightBytes: exec.weightBytes, loadMs: performance.now() - t0, segments: items.length, layers: init.plan.layers };
@@ -98,17 +102,24 @@ async function step(batchId: string, S: number, tokens: Int32Array, wantLogits: 
   const B = b.size;
   if (tokens.length !== B * S) throw new Error(`step expects ${B}×${S} token ids, got ${tokens.length}`);
   const times = { computeMs: 0, commMs: 0, bubbleMs: 0 };
+  takeMoeStats();
   const logits = await runStage(r.exec, b.mb, S, tokens, r.links, r.vocab, times);
+  // MoE blocks: expert load of this step, and their dispatch / combine time counted as comm
+  const moe = takeMoeStats();
+  if (moe) {
+    times.commMs += moe.commMs;
+    times.computeMs -= moe.commMs;
+  }
   const kvBytes = b.mb.states.reduce((a, st) => a + st.kvBytes(), 0);
   for (let i = 0; i < B; i++) for (let s = 0; s < S; s++) b.history[i].push(tokens[i * S + s]);
-  if (!logits || !r.init.sampler) return { tokens: null, logits: null, ...times, kvBytes };
+  if (!logits || !r.init.sampler) return { tokens: null, logits: null, ...times, kvBytes, moe };
   const V = r.vocab;
   const sampled: number[] = [];
   for (let i = 0; i < B; i++) {
     const row = logits.subarray(i * V, (i + 1) * V);
     sampled.push(sampleToken(row, b.sampling[i].params, b.history[i], b.rngs[i]));
   }
-  return { tokens: sampled, logits: wantLogits ? logits : null, ...times, kvBytes };
+  return { tokens: sampled, logits: wantLogits ? logits : null, ...times, kvBytes, moe };
 }
 
 async function handle(msg: HostMsg): Promise<unknown> {
@@ -124,6 +135,8 @@ async function handle(msg: HostMsg): Promise<unknown> {
         rngs: msg.sampling.map((s) => new Rng(s.seed)),
         history: msg.sampling.map(() => []),
       });
+      // lockstep padding under EP: trailing ghost sequences are never routed to experts
+      if (msg.ghosts) markRealSequences(r.batches.get(msg.batch)!.mb, msg.size - msg.ghosts);
       return null;
     }
     case 'step':

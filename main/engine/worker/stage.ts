@@ -10,11 +10,21 @@
  *       (2 per layer, B·S·H·4 bytes each) and of the vocab-parallel
  *       embedding; the vocab-parallel logits are all-gathered (B·V·4 bytes)
  *       so the sampler sees the full distribution.
+ *   SP  (ulysses / ring / usp) a prefill step's tokens are split over the sp
+ *       ranks by the sequence layout (parallel/sequence.ts): each rank embeds
+ *       and runs its MLPs on its own tokens; the attention blocks exchange
+ *       what attention needs (worker/sp-attention.ts). The last token's
+ *       logits are sent from the rank holding it to sp rank 0, which samples.
+ *       Decode steps (fewer tokens than chunks) are replicated on every sp rank.
  *   DP  nothing here: replicas never talk; the host routes requests.
  */
-import type { BatchState, Executor, StreamTensors } from '../runtime/executor';
+import type { BatchState, BlockState, Executor, SegmentTiming, StreamTensors } from '../runtime/executor';
 import type { Communicator } from '../comm/communicator';
 import { splitEven } from '../parallel/split';
+import type { Range } from '../parallel/split';
+import { isSplit, ownerOf, seqRuns } from '../parallel/sequence';
+import type { Chunking } from '../parallel/sequence';
+import type { SpStepPlan } from './sp-attention';
 
 export interface StageLinks {
   /** tensor-parallel group (null when tp = 1) */
@@ -23,8 +33,16 @@ export interface StageLinks {
   pp: Communicator | null;
   prev: number | null;
   next: number | null;
-  /** sequence parallelism (ulysses / ring / usp): this rank's place in its sp group */
-  sp?: { rank: number; size: number; impl: 'ulysses' | 'ring' | 'usp' | 'megatron' } | null;
+  /** sequence parallelism (ulysses / ring / usp): this rank's place in its sp group and the group */
+  sp?: { rank: number; size: number; ring: number; chunking: Chunking; group: Communicator | null } | null;
+}
+
+/** Per batch: how many tokens each ring member holds, so decode steps store their K/V where there is least. */
+class SpLayout implements BlockState {
+  constructor(readonly ringRows: number[]) {}
+  kvBytes(): number {
+    return 0;
+  }
 }
 
 export interface MicroBatches {
@@ -50,16 +68,20 @@ export interface StageTimes {
  * Run S new tokens per sequence through this rank's stage for every micro-
  * batch. Returns the full-vocabulary logits (B,V) on the last stage, else null.
  */
-export async function runStage(exec: Executor, mb: MicroBatches, S: number, tokens: Int32Array, links: StageLinks, vocab: number, times: StageTimes): Promise<Float32Array | null> {
+export async function runStage(exec: Executor, mb: MicroBatches, S: number, tokens: Int32Array, links: StageLinks, vocab: number, times: StageTimes, trace?: SegmentTiming[]): Promise<Float32Array | null> {
   const hidden = exec.hidden;
   const B = mb.ranges[mb.ranges.length - 1][1];
   let logits: Float32Array | null = null;
+  const span = (segment: string, start: number, cat: SegmentTiming['cat'] | 'bubble') => {
+    trace?.push({ segment, start, ms: performance.now() - start, cat: cat as SegmentTiming['cat'] });
+  };
   const boundary = links.tp
-    ? async (seg: { partial: 'delta' | 'x' | null }, _i: number, stream: StreamTensors) => {
+    ? async (seg: { partial: 'delta' | 'x' | null; name: string }, _i: number, stream: StreamTensors) => {
         const t = performance.now();
         if (seg.partial === 'delta' && stream.delta) await links.tp!.allReduce(stream.delta);
         else if (seg.partial === 'x') await links.tp!.allReduce(stream.x);
         const dt = performance.now() - t;
+        span(`all_reduce after ${seg.name}`, t, 'comm');
         times.commMs += dt;
         times.computeMs -= dt;
       }
@@ -68,35 +90,86 @@ export async function runStage(exec: Executor, mb: MicroBatches, S: number, toke
   for (let m = 0; m < mb.states.length; m++) {
     const [a, b] = mb.ranges[m];
     const Bm = b - a;
+    const state = mb.states[m];
+    const sp = links.sp ? spStep(links.sp, state, S) : null;
+    const mine: Range[] = sp && sp.mode === 'split' ? sp.runs[links.sp!.rank] : [[0, S]];
+    const Sl = mine.reduce((n, [s, e]) => n + e - s, 0);
     let input: Parameters<Executor['step']>[2];
     if (links.prev === null) {
-      input = { ids: BigInt64Array.from(tokens.subarray(a * S, b * S), (t) => BigInt(t)) };
+      const ids = new BigInt64Array(Bm * Sl);
+      let i = 0;
+      for (let row = a; row < b; row++) for (const [s, e] of mine) for (let p = s; p < e; p++) ids[i++] = BigInt(tokens[row * S + p]);
+      input = { ids };
     } else {
       const t = performance.now();
       const x = await links.pp!.recv(links.prev);
       times.bubbleMs += performance.now() - t;
-      if (x.length !== Bm * S * hidden) throw new Error(`stage received ${x.length} floats, expected ${Bm}×${S}×${hidden}`);
+      span('waiting for the previous stage', t, 'bubble');
+      if (x.length !== Bm * Sl * hidden) throw new Error(`stage received ${x.length} floats, expected ${Bm}×${Sl}×${hidden}`);
       input = { stream: { x, delta: null } };
     }
     const t0 = performance.now();
-    const out = await exec.step(mb.states[m], S, input, boundary);
+    const blockComm = trace ? trace.length : 0;
+    const out = await exec.step(state, Sl, input, boundary, trace, { advance: S, plan: sp ?? undefined });
     times.computeMs += performance.now() - t0;
+    if (trace) {
+      // collectives inside blocks (SP attention, MoE) count as communication, not compute
+      for (let i = blockComm; i < trace.length; i++) {
+        if (trace[i].cat === 'comm' && !trace[i].segment.startsWith('all_reduce after')) {
+          times.computeMs -= trace[i].ms;
+          times.commMs += trace[i].ms;
+        }
+      }
+    }
     if ('stream' in out) {
       const t = performance.now();
       await links.pp!.send(links.next!, out.stream.x);
       times.commMs += performance.now() - t;
+      span('send to the next stage', t, 'comm');
       continue;
     }
-    let part = out.logits;
+    let part: Float32Array | null = out.logits;
     if (links.tp) {
       const t = performance.now();
       part = await gatherVocab(links.tp, out.logits, Bm, vocab);
       times.commMs += performance.now() - t;
+      span('all_gather logits', t, 'comm');
     }
+    if (sp && sp.mode === 'split') {
+      // the last token's logits live on the rank holding it; sp rank 0 samples
+      const holder = ownerOf(sp.runs, S - 1);
+      const me = links.sp!.rank;
+      const t = performance.now();
+      if (holder !== 0 && me === holder) await links.sp!.group!.send(0, part);
+      if (holder !== 0 && me === 0) part = await links.sp!.group!.recv(holder);
+      if (holder !== 0 && (me === 0 || me === holder)) span('logits to sp rank 0', t, 'comm');
+      times.commMs += performance.now() - t;
+      if (me !== 0) part = null;
+    } else if (sp && links.sp!.rank !== 0) {
+      part = null;
+    }
+    if (!part) continue;
     if (!logits) logits = new Float32Array(B * vocab);
     logits.set(part, a * vocab);
   }
   return logits;
+}
+
+/** The layout of one SP step on this batch (the same on every sp rank). */
+function spStep(sp: NonNullable<StageLinks['sp']>, state: BatchState, S: number): SpStepPlan {
+  let layout = state.blocks.get('sp.layout') as SpLayout | undefined;
+  if (!layout) state.blocks.set('sp.layout', (layout = new SpLayout(new Array<number>(sp.ring).fill(0))));
+  const split = isSplit(S, sp.size, sp.chunking);
+  const runs = seqRuns(S, sp.size, sp.chunking);
+  const U = sp.size / sp.ring;
+  let owner = 0;
+  if (split) {
+    runs.forEach((rs, s) => (layout!.ringRows[Math.floor(s / U)] += rs.reduce((n, [x, y]) => n + y - x, 0)));
+  } else {
+    owner = layout.ringRows.indexOf(Math.min(...layout.ringRows));
+    layout.ringRows[owner] += S;
+  }
+  return { mode: split ? 'split' : 'replicated', past: state.length, S, runs, owner, cache: new Map() };
 }
 
 /** (B, V_r) on each TP rank → (B, V): all-gather, then interleave the vocab shards per row. */

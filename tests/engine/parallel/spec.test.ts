@@ -13,7 +13,7 @@ function errorOf(text: string): SpecError {
 
 describe('parseSpec', () => {
   it('parses single and degrees with defaults', () => {
-    expect(parseSpec('single')).toEqual({ dp: 1, pp: 1, tp: 1, sp: 1, ep: 1, micro: 1, spImpl: 'ulysses', ulysses: 1, world: 1 });
+    expect(parseSpec('single')).toEqual({ dp: 1, pp: 1, tp: 1, sp: 1, ep: 1, micro: 1, spImpl: 'ulysses', ulysses: 1, ringChunks: 'zigzag', world: 1 });
     expect(parseSpec('dp=2,tp=2')).toMatchObject({ dp: 2, tp: 2, pp: 1, world: 4, micro: 1 });
     expect(parseSpec('pp=4')).toMatchObject({ pp: 4, micro: 4, world: 4 });
     expect(parseSpec('pp=2,micro=8')).toMatchObject({ pp: 2, micro: 8 });
@@ -33,7 +33,9 @@ describe('parseSpec', () => {
   const cases: [string, SpecErrorCode, RegExp][] = [
     ['', 'empty', /write 'single'/],
     [' , ', 'empty', /empty/],
-    ['xp=2', 'unknown-key', /^unknown key 'xp' in 'xp=2'; use dp, pp, tp, sp, ep, micro, sp_impl, ulysses$/],
+    ['sp=2,sp_impl=ring,ring_chunks=spiral', 'bad-ring-chunks', /^unknown ring_chunks 'spiral'; use zigzag or naive$/],
+    ['sp=2,ring_chunks=naive', 'ring-chunks-without-ring', /ring_chunks only applies to sp_impl=ring or usp/],
+    ['xp=2', 'unknown-key', /^unknown key 'xp' in 'xp=2'; use dp, pp, tp, sp, ep, micro, sp_impl, ulysses, ring_chunks$/],
     ['tp', 'syntax', /expected key=value, got 'tp'/],
     ['tp=two', 'bad-number', /tp=two is not a whole number/],
     ['tp=1.5', 'bad-number', /not a whole number/],
