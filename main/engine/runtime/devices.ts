@@ -369,3 +369,70 @@ export function parseDeviceList(v: string | undefined): number[] | undefined {
   if (ids.some((s) => !/^\d+$/.test(s))) throw new DeviceError('bad-device-id', 'cpu', `--devices must be comma-separated GPU ids such as 0,1; got '${v}'`);
   return ids.map(Number);
 }
+
+// ---------------------------------------------------------------------------
+// which provider runs which node
+
+export interface NodePlacement {
+  provider: string;
+  /** op type and node name, e.g. { op: 'Where', name: 'n_Where_12' } */
+  nodes: { op: string; name: string }[];
+  /** the count onnxruntime reports (also when it lists no names: "All nodes placed on …") */
+  count: number;
+}
+
+/**
+ * Pure: onnxruntime's verbose "Node placements" block (session_state.cc
+ * VerifyEachNodeIsAssignedToAnEp) → per provider, the nodes it runs.
+ * Memcpy nodes are onnxruntime's own copies between devices.
+ */
+export function parseNodePlacements(log: string): NodePlacement[] {
+  const out: NodePlacement[] = [];
+  let cur: NodePlacement | null = null;
+  for (const line of log.split('\n')) {
+    if (!line.includes('VerifyEachNodeIsAssignedToAnEp]')) continue;
+    const body = line.slice(line.indexOf('VerifyEachNodeIsAssignedToAnEp]') + 'VerifyEachNodeIsAssignedToAnEp]'.length);
+    const head = /(?:All nodes|Node\(s\)) placed on \[(\w+)\]\. Number of nodes: (\d+)/.exec(body);
+    if (head) {
+      cur = { provider: head[1], nodes: [], count: Number(head[2]) };
+      out.push(cur);
+      continue;
+    }
+    const node = /^\s{3}(\w+) \(([^)]*)\)\s*$/.exec(body);
+    if (node && cur) cur.nodes.push({ op: node[1], name: node[2] });
+  }
+  return out;
+}
+
+const PLACEMENT_CHILD = `
+const ort = require(process.argv[1]);
+const chunks = [];
+process.stdin.on('data', (c) => chunks.push(c));
+process.stdin.on('end', async () => {
+  ort.env.logLevel = 'verbose';
+  try {
+    const s = await ort.InferenceSession.create(new Uint8Array(Buffer.concat(chunks)), { executionProviders: [process.argv[2], 'cpu'], logSeverityLevel: 0 });
+    await s.release();
+    process.exit(0);
+  } catch (e) { process.stderr.write('PROBE-ERROR ' + String(e && e.message || e)); process.exit(3); }
+});`;
+
+/** Create a session for `bytes` on `device` in a child process with verbose logging and report where each node went. */
+export function nodePlacements(bytes: Uint8Array, device: DeviceKind, timeoutMs = 120_000): Promise<NodePlacement[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', PLACEMENT_CHILD, require.resolve('onnxruntime-node'), device], {
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    let log = '';
+    child.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(parseNodePlacements(log));
+      else reject(new Error(`node placement probe on ${device} failed (${signal ?? code}): ${/PROBE-ERROR (.*)/.exec(log)?.[1] ?? log.slice(-300)}`));
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(Buffer.from(bytes));
+  });
+}
