@@ -81,3 +81,148 @@ function withoutQuery(href: string): string | null {
     return null;
   }
 }
+
+// ---------------------------------------------------------------------------
+// The desktop host's own services (dialogs, PDF, menu), outside the Lab API.
+// Same seam: main/index.ts passes Electron's dialog / BrowserWindow in; tests
+// pass fakes. Channels are fixed; senders are checked like the Lab API's.
+// ---------------------------------------------------------------------------
+
+/** A report as the lab returns it (ReportFile in contract.ts). */
+type ReportFileLike = { fileName: string; mime: string; encoding: 'utf8' | 'base64'; data: string };
+
+export const HOST_CHANNELS = {
+  openFolder: 'paralab-host:openFolder',
+  saveFile: 'paralab-host:saveFile',
+  printToPdf: 'paralab-host:printToPdf',
+  menu: 'paralab-host:menu',
+} as const;
+
+export type MenuCommand = 'open-folder' | 'export-report' | `view:${string}`;
+
+export interface HostServices {
+  openFolder(): Promise<string | null>;
+  saveFile(file: ReportFileLike): Promise<string | null>;
+  printToPdf(html: ReportFileLike, fileName: string): Promise<string | null>;
+}
+
+/** What the host services need from Electron and the file system. */
+export interface HostDeps {
+  showOpenDialog(o: { title: string; properties: string[] }): Promise<{ canceled: boolean; filePaths: string[] }>;
+  showSaveDialog(o: { title: string; defaultPath: string; filters: { name: string; extensions: string[] }[] }): Promise<{ canceled: boolean; filePath?: string }>;
+  writeFile(path: string, data: Uint8Array): Promise<void>;
+  /** renders HTML in a hidden, script-less window and returns printToPDF's bytes */
+  renderPdf(html: string): Promise<Uint8Array>;
+  /** folder the save dialog starts in */
+  documentsDir: string;
+}
+
+const MAX_REPORT_BYTES = 64 << 20;
+
+/** A report file from the renderer, checked: plain file name, known encoding, bounded size. */
+export function checkReportFile(f: unknown): ReportFileLike {
+  const x = (typeof f === 'object' && f !== null ? f : {}) as Record<string, unknown>;
+  const name = x['fileName'];
+  if (typeof name !== 'string' || !name || /[\\/]/.test(name) || name.startsWith('.')) throw new Error('a report needs a plain file name (no folders)');
+  if (x['encoding'] !== 'utf8' && x['encoding'] !== 'base64') throw new Error("a report's encoding must be 'utf8' or 'base64'");
+  if (typeof x['data'] !== 'string' || x['data'].length > MAX_REPORT_BYTES) throw new Error('a report needs its data as a string of at most 64 MiB');
+  return { fileName: name, mime: typeof x['mime'] === 'string' ? x['mime'] : 'application/octet-stream', encoding: x['encoding'], data: x['data'] };
+}
+
+export function reportFileBytes(f: ReportFileLike): Uint8Array {
+  return f.encoding === 'base64' ? new Uint8Array(Buffer.from(f.data, 'base64')) : new Uint8Array(Buffer.from(f.data, 'utf8'));
+}
+
+export function createHostServices(d: HostDeps): HostServices {
+  const ask = async (fileName: string): Promise<string | null> => {
+    const ext = fileName.includes('.') ? fileName.slice(fileName.lastIndexOf('.') + 1) : '';
+    const r = await d.showSaveDialog({ title: 'Save report', defaultPath: `${d.documentsDir}/${fileName}`, filters: ext ? [{ name: ext.toUpperCase(), extensions: [ext] }] : [] });
+    return r.canceled || !r.filePath ? null : r.filePath;
+  };
+  return {
+    async openFolder() {
+      const r = await d.showOpenDialog({ title: 'Open a model folder', properties: ['openDirectory'] });
+      return r.canceled || r.filePaths.length === 0 ? null : r.filePaths[0];
+    },
+    async saveFile(file) {
+      const f = checkReportFile(file);
+      const path = await ask(f.fileName);
+      if (path) await d.writeFile(path, reportFileBytes(f));
+      return path;
+    },
+    async printToPdf(html, fileName) {
+      const f = checkReportFile(html);
+      const pdfName = checkReportFile({ fileName, encoding: 'utf8', data: '' }).fileName;
+      const path = await ask(pdfName);
+      if (!path) return null;
+      await d.writeFile(path, await d.renderPdf(Buffer.from(reportFileBytes(f)).toString('utf8')));
+      return path;
+    },
+  };
+}
+
+/** Registers the host channels (checked senders); returns a function that removes them. */
+export function wireHostIpc(ipc: IpcMainLike, host: HostServices, isTrustedSender: (frame: FrameLike) => boolean): () => void {
+  const guard =
+    <A extends unknown[]>(name: string, fn: (...a: A) => Promise<unknown>) =>
+    async (event: InvokeEventLike, ...args: unknown[]) => {
+      if (!event.senderFrame || !isTrustedSender(event.senderFrame)) throw ipcError({ code: 'unauthorized', message: `${name} refused: the sender is not a ParaLab window` });
+      try {
+        return await fn(...(args as A));
+      } catch (err) {
+        throw ipcError(toLabErrorPayload(err));
+      }
+    };
+  ipc.handle(HOST_CHANNELS.openFolder, guard(HOST_CHANNELS.openFolder, () => host.openFolder()));
+  ipc.handle(HOST_CHANNELS.saveFile, guard(HOST_CHANNELS.saveFile, (f: unknown) => host.saveFile(f as ReportFileLike)));
+  ipc.handle(HOST_CHANNELS.printToPdf, guard(HOST_CHANNELS.printToPdf, (h: unknown, n: unknown) => host.printToPdf(h as ReportFileLike, String(n))));
+  return () => {
+    ipc.removeHandler(HOST_CHANNELS.openFolder);
+    ipc.removeHandler(HOST_CHANNELS.saveFile);
+    ipc.removeHandler(HOST_CHANNELS.printToPdf);
+  };
+}
+
+/** A menu item the way Electron's Menu.buildFromTemplate takes it (the subset used here). */
+export interface MenuItemLike {
+  label?: string;
+  role?: string;
+  type?: 'separator' | 'submenu' | 'normal';
+  accelerator?: string;
+  click?: () => void;
+  submenu?: MenuItemLike[];
+}
+
+/** The native menu: File (open folder, export report), View (the six views, reload, zoom), Window, Help. */
+export function menuTemplate(send: (cmd: MenuCommand) => void, platform: string, labels: { views: Record<string, string> }): MenuItemLike[] {
+  const views = ['models', 'lab', 'compare', 'chat', 'reports', 'learn'];
+  return [
+    ...(platform === 'darwin' ? [{ role: 'appMenu' }] : []),
+    {
+      label: 'File',
+      submenu: [
+        { label: 'Open Model Folder…', accelerator: 'CmdOrCtrl+O', click: () => send('open-folder') },
+        { label: 'Export Report…', accelerator: 'CmdOrCtrl+E', click: () => send('export-report') },
+        { type: 'separator' },
+        { role: platform === 'darwin' ? 'close' : 'quit' },
+      ],
+    },
+    { role: 'editMenu' },
+    {
+      label: 'View',
+      submenu: [
+        ...views.map((v, i) => ({ label: labels.views[v] ?? v, accelerator: `CmdOrCtrl+${i + 1}`, click: () => send(`view:${v}`) })),
+        { type: 'separator' },
+        { role: 'reload' },
+        { role: 'toggleDevTools' },
+        { type: 'separator' },
+        { role: 'resetZoom' },
+        { role: 'zoomIn' },
+        { role: 'zoomOut' },
+        { role: 'togglefullscreen' },
+      ],
+    },
+    { role: 'windowMenu' },
+    { role: 'help', submenu: [{ role: 'about' }] },
+  ];
+}

@@ -1,11 +1,12 @@
 /**
  * Preload (sandboxed, CommonJS): exposes exactly the Lab API as
- * `window.paralab` — one typed function per method, never a generic invoke.
+ * `window.paralab` — one typed function per method, never a generic invoke —
+ * and the desktop host's services (dialogs, PDF, menu) as `window.paralabHost`.
  * Errors from main arrive as "Error invoking remote method …: Error: {json}";
  * they are unwrapped here into a plain Error carrying the lab's message.
  */
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
-import { LAB_METHODS, type LabApi, type LabErrorPayload, type LabEvent, type LabMethod } from '../main/lab/contract';
+import { LAB_METHODS, type LabApi, type LabErrorPayload, type LabEvent, type LabMethod, type ReportFile } from '../main/lab/contract';
 
 function unwrap(err: unknown): Error {
   const text = err instanceof Error ? err.message : String(err);
@@ -37,3 +38,17 @@ const api: LabApi = {
 };
 
 contextBridge.exposeInMainWorld('paralab', api);
+
+/** The desktop host's own services (not part of the Lab API): dialogs, PDF, menu commands. */
+const host = {
+  openFolder: (): Promise<string | null> => call('paralab-host:openFolder'),
+  saveFile: (file: ReportFile): Promise<string | null> => call('paralab-host:saveFile', file),
+  printToPdf: (html: ReportFile, fileName: string): Promise<string | null> => call('paralab-host:printToPdf', html, fileName),
+  onMenu(listener: (command: string) => void) {
+    const handler = (_e: IpcRendererEvent, command: string) => listener(command);
+    ipcRenderer.on('paralab-host:menu', handler);
+    return () => void ipcRenderer.removeListener('paralab-host:menu', handler);
+  },
+};
+
+contextBridge.exposeInMainWorld('paralabHost', host);

@@ -1,4 +1,4 @@
-/** The app's views, in sidebar order; only `models` is live in this version. */
+/** The app's views, in sidebar order. */
 export const VIEWS = ['models', 'lab', 'compare', 'chat', 'reports', 'learn'] as const;
 export type ViewId = (typeof VIEWS)[number];
-export const LIVE_VIEWS: ReadonlySet<ViewId> = new Set(['models']);
+export const isView = (v: string): v is ViewId => (VIEWS as readonly string[]).includes(v);

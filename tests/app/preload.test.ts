@@ -32,7 +32,7 @@ beforeAll(async () => {
 
 describe('preload', () => {
   it('exposes window.paralab with exactly the Lab API, and nothing generic', () => {
-    expect([...h.exposed.keys()]).toEqual(['paralab']);
+    expect([...h.exposed.keys()]).toEqual(['paralab', 'paralabHost']);
     expect(Object.keys(api).sort()).toEqual([...LAB_METHODS, 'onEvent'].sort());
   });
 
@@ -63,5 +63,27 @@ describe('preload', () => {
     off();
     expect(h.listeners.get('paralab:event')!.size).toBe(0);
     expect(got).toEqual([e]);
+  });
+
+  it('exposes the host services on their own fixed channels, menu commands as events', async () => {
+    const host = h.exposed.get('paralabHost') as Record<string, (...a: unknown[]) => unknown>;
+    expect(Object.keys(host).sort()).toEqual(['onMenu', 'openFolder', 'printToPdf', 'saveFile']);
+    h.invoked.length = 0;
+    h.reply = async (channel) => `/picked/by/${channel}`;
+    const file = { fileName: 'r.md', mime: 'text/markdown', encoding: 'utf8', data: '# r' };
+    await expect(host.openFolder()).resolves.toBe('/picked/by/paralab-host:openFolder');
+    await host.saveFile(file);
+    await host.printToPdf(file, 'r.pdf');
+    expect(h.invoked).toEqual([
+      { channel: 'paralab-host:openFolder', args: [] },
+      { channel: 'paralab-host:saveFile', args: [file] },
+      { channel: 'paralab-host:printToPdf', args: [file, 'r.pdf'] },
+    ]);
+    const got: string[] = [];
+    const off = host.onMenu((c: string) => got.push(c)) as () => void;
+    h.listeners.get('paralab-host:menu')!.forEach((l) => l({}, 'view:lab'));
+    off();
+    expect(got).toEqual(['view:lab']);
+    expect(h.listeners.get('paralab-host:menu')!.size).toBe(0);
   });
 });

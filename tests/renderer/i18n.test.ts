@@ -8,6 +8,7 @@ import App from '../../renderer/src/App.vue';
 import { setLab } from '../../renderer/src/api';
 import { detectLocale, locale, setLocale, t } from '../../renderer/src/i18n';
 import { fakeLab } from './fixtures';
+import { resetLabEvents } from '../../renderer/src/stores/events';
 
 vi.mock('vue-echarts', async () => {
   const { defineComponent, h } = await import('vue');
@@ -40,6 +41,7 @@ describe('i18n', () => {
   });
 
   it('relabels the app shell when the language toggle is pressed', async () => {
+    resetLabEvents();
     setLab(fakeLab().lab);
     const w = mount(App, { global: { plugins: [createPinia()] } });
     await flushPromises();
@@ -50,7 +52,13 @@ describe('i18n', () => {
     expect(w.get('h1').text()).toBe('模型');
     expect(w.get('thead').text()).toContain('参数量');
     await w.get('[data-testid="nav-chat"]').trigger('click');
-    expect(w.get('[data-testid="coming-soon"]').text()).toContain('将在后续版本中提供');
+    expect(w.get('h1').text()).toBe('对话');
+    expect(w.get('[data-testid="chat-send"]').text()).toBe('发送');
+    await w.get('[data-testid="nav-lab"]').trigger('click');
+    expect(w.get('h1').text()).toBe('实验');
+    await w.get('[data-testid="locale-en"]').trigger('click');
+    expect(w.get('h1').text()).toBe('Lab');
+    expect(w.get('[data-testid="nav-compare"]').text()).toBe('Compare');
     w.unmount();
   });
 });

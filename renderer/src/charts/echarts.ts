@@ -1,7 +1,7 @@
 /** ECharts modules the renderer uses, registered once (tree-shaken build: add a module here before using it). */
 import { use } from 'echarts/core';
 import { CanvasRenderer } from 'echarts/renderers';
-import { BarChart } from 'echarts/charts';
-import { GridComponent, TooltipComponent } from 'echarts/components';
+import { BarChart, CustomChart, HeatmapChart, LineChart } from 'echarts/charts';
+import { DataZoomComponent, GridComponent, LegendComponent, MarkLineComponent, TooltipComponent, VisualMapComponent } from 'echarts/components';
 
-use([CanvasRenderer, BarChart, GridComponent, TooltipComponent]);
+use([CanvasRenderer, BarChart, LineChart, CustomChart, HeatmapChart, GridComponent, TooltipComponent, LegendComponent, DataZoomComponent, VisualMapComponent, MarkLineComponent]);

@@ -28,3 +28,32 @@ export const DARK: ChartPalette = {
   accentMuted: '#46505c',
   tooltipBg: '#1b2027',
 };
+
+/**
+ * Series colours, the same in both themes (distinct in light and dark, and
+ * what the end-to-end test looks for in the canvas pixels).
+ */
+export const SERIES = {
+  throughput: '#2f6fde',
+  p50: '#23a26d',
+  p99: '#e0663a',
+  weights: '#2f6fde',
+  kv: '#17a2b8',
+  activations: '#9b59d0',
+  measured: '#2f6fde',
+  expected: '#f0a030',
+  compute: '#2f6fde',
+  transfer: '#e0663a',
+  wait: '#d8b428',
+  bubble: '#a3adb8',
+} as const;
+
+/** One colour per scaling axis (dp, pp, tp, sp, ep, hybrid). */
+export const AXIS_COLORS: Record<string, string> = {
+  dp: '#2f6fde',
+  pp: '#23a26d',
+  tp: '#e0663a',
+  sp: '#9b59d0',
+  ep: '#17a2b8',
+  hybrid: '#6b7581',
+};
