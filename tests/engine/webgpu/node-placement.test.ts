@@ -22,6 +22,7 @@ import { loadShardPieces } from '../../../main/engine/runtime/shard';
 
 const probe = await probeProvider('webgpu', { timeoutMs: 120_000 });
 const skipReason = probe.ok ? '' : ` — SKIPPED: no WebGPU adapter here (${probe.error}); install lavapipe with scripts/lavapipe.sh`;
+if (!probe.ok) console.warn(`webgpu node-placement tests skipped: ${probe.error}`);
 
 /** int64 id-masking ops of the vocab-parallel embedding: the only CPU fallback we accept. */
 const CPU_OK = new Set(['GreaterOrEqual', 'Less', 'Sub', 'Where']);
