@@ -17,6 +17,9 @@ import type { Mesh } from './parallel/mesh';
 import { rankRoles } from './parallel/plan';
 import { SpHistory, stepComm } from './parallel/expected';
 import { route } from './parallel/route';
+import { moeStepComm } from './parallel/expected';
+import { addLoad, emptyLoad, lockstepReplicaSets, microSplit } from './parallel/expert';
+import type { ExpertLoad } from './parallel/expert';
 import type { Routing } from './parallel/route';
 import type { Expected } from './parallel/expected';
 import type { RankRole } from './parallel/plan';
@@ -27,13 +30,13 @@ import type { LedgerSummary } from './comm/ledger';
 import type { DeviceKind } from './runtime/ort';
 import { placeRanks, gpuCountFor, assertProviderInstalled, parseDeviceList } from './runtime/devices';
 import type { Placement } from './runtime/devices';
-import type { RankInit, SeqSampling, StepResult } from './worker/protocol';
+import type { RankInit, RankSpan, SeqSampling, StepResult } from './worker/protocol';
 import type { SamplingParams } from '../lab/contract';
 import { ModelError } from './model/errors';
 import { WeightStore, validateWeights } from './model/weights';
 
 /** Axes this build executes; the spec parser accepts the full grammar and refuses the rest clearly. */
-export const SUPPORTED_AXES = ['dp', 'pp', 'tp', 'sp'] as const;
+export const SUPPORTED_AXES = ['dp', 'pp', 'tp', 'sp', 'ep'] as const;
 /** sp_impl values this build executes. */
 export const SUPPORTED_SP_IMPL = ['ulysses', 'ring', 'usp'] as const;
 
@@ -123,9 +126,27 @@ export class Engine {
   /** Per global rank: the closed-form traffic of the steps since the last resetTimes(). */
   readonly expectedComm: Expected[] = [];
 
+  /** Ask the ranks for the spans of every step (trace.json); drain them with drainSpans(). */
+  tracing = false;
+  private spans: RankSpan[][] = [];
+  private lastKvBytes: number[] = [];
+
+  /** Per global rank, the spans recorded since the last drain (empty when tracing is off). */
+  drainSpans(): RankSpan[][] {
+    const out = Array.from({ length: this.spec.world }, (_, r) => this.spans[r] ?? []);
+    this.spans = [];
+    return out;
+  }
+
+  /** Per global rank, the KV cache bytes it held after its last step. */
+  kvBytes(): number[] {
+    return Array.from({ length: this.spec.world }, (_, r) => this.lastKvBytes[r] ?? 0);
+  }
+
   resetTimes(): void {
     this.rankTimes.length = 0;
     this.expectedComm.length = 0;
+    this.moeLoad = null;
     for (let r = 0; r < this.spec.world; r++) {
       this.rankTimes.push({ steps: 0, computeMs: 0, commMs: 0, bubbleMs: 0 });
       this.expectedComm.push({});
@@ -177,6 +198,7 @@ export class Engine {
     const groups = [
       ...(spec.tp > 1 ? mesh.groups('tp').map((ranks) => ({ name: `tp${ranks[0]}`, ranks })) : []),
       ...(spec.pp > 1 ? mesh.groups('pp').map((ranks) => ({ name: `pp${ranks[0]}`, ranks })) : []),
+      ...(spec.ep > 1 ? mesh.groups('ep').map((ranks) => ({ name: `ep${ranks[0]}`, ranks })) : []),
       ...(spec.sp > 1 ? mesh.groups('sp').map((ranks) => ({ name: `sp${ranks[0]}`, ranks })) : []),
       ...(spec.sp > 1 && spec.ulysses > 1 && spec.ulysses < spec.sp ? mesh.groups('ulysses').map((ranks) => ({ name: `uly${ranks[0]}`, ranks })) : []),
       ...(spec.sp > 1 && spec.ulysses > 1 && spec.ulysses < spec.sp ? mesh.groups('ring').map((ranks) => ({ name: `ring${ranks[0]}`, ranks })) : []),
@@ -240,6 +262,8 @@ export class Engine {
     const where = route(this.routing, prompts.length, this.active, this.rrCounter);
     where.forEach((d, i) => assigned[d].push(i));
     const t0 = performance.now();
+    // EP across replicas: they share collectives, so they step in lockstep
+    if (this.spec.ep > 1 && this.spec.dp > 1) return this.generateLockstep(assigned, prompts, o, t0);
     const parts = await Promise.all(
       replicas.map((rep, d) =>
         assigned[d].length === 0 ? null : this.generateOn(rep, assigned[d], prompts, o, t0).finally(() => (this.active[d] -= assigned[d].length)),
@@ -275,11 +299,13 @@ export class Engine {
     let len = prompts[0].length;
     try {
       for (let step = 0; step < o.maxNewTokens && !done.every(Boolean); step++) {
-        const results = (await all({ type: 'step', batch, S: len, tokens: input, wantLogits: !!o.wantLogits }, stepTimeoutMs(B * len))) as StepResult[];
+        const results = (await all({ type: 'step', batch, S: len, tokens: input, wantLogits: !!o.wantLogits, trace: this.tracing }, stepTimeoutMs(B * len))) as StepResult[];
         const r = results[rep.ranks.indexOf(rep.sampler)];
         results.forEach((res, j) => {
           const rank = rep.ranks[j];
           stepComm(this.expectedComm[rank], this.roles[rank], this.mesh.place(rank), this.config, B, len, this.spec.pp > 1 ? this.spec.micro : 1, spHist ?? undefined);
+          if (res.spans) (this.spans[rank] ??= []).push(...res.spans);
+          this.lastKvBytes[rank] = res.kvBytes;
           const t = this.rankTimes[rank];
           t.steps++;
           t.computeMs += res.computeMs;
@@ -287,6 +313,7 @@ export class Engine {
           t.bubbleMs += res.bubbleMs;
         });
         spHist?.advance(len);
+        this.accountMoe(rep.ranks, results, () => ({ seqs: B, real: B }), len);
         const now = performance.now() - t0;
         if (step === 0) prefillMs = now;
         tokenMs.push(now);
@@ -314,6 +341,143 @@ export class Engine {
     return { outputs, tokenMs, prefillMs };
   }
 
+  /**
+   * Expert load since resetTimes(): tokens routed per layer × expert, summed
+   * over ranks, per rank, and max ÷ mean per layer. null for a dense model.
+   */
+  expertLoad(): ExpertLoad | null {
+    const moe = this.config.moe;
+    if (!moe) return null;
+    return structuredClone(this.moeLoad ?? emptyLoad(this.spec.world, this.config.layers, moe.experts));
+  }
+
+  private moeLoad: ExpertLoad | null = null;
+
+  /**
+   * MoE bookkeeping of one step over `ranks`: the expert load the ranks
+   * report, and under EP the closed-form dispatch / combine bytes from the
+   * routed counts of each rank's ep peers (all of them are in `ranks`).
+   */
+  private accountMoe(ranks: number[], results: StepResult[], batchOf: (rank: number) => { seqs: number; real: number }, S: number): void {
+    const moe = this.config.moe;
+    if (!moe) return;
+    const load = (this.moeLoad ??= emptyLoad(this.spec.world, this.config.layers, moe.experts));
+    const routed = new Map<number, number[]>();
+    results.forEach((res, j) => {
+      if (!res.moe) return;
+      addLoad(load, ranks[j], res.moe.routed);
+      const total = new Array<number>(moe.experts).fill(0);
+      for (const counts of Object.values(res.moe.routed)) counts.forEach((n, e) => (total[e] += n));
+      routed.set(ranks[j], total);
+    });
+    if (this.spec.ep <= 1) return;
+    const micro = this.spec.pp > 1 ? this.spec.micro : 1;
+    for (const rank of ranks) {
+      const place = this.mesh.place(rank);
+      const peers = place.epGroup.map((r) => routed.get(r) ?? new Array<number>(moe.experts).fill(0));
+      const b = batchOf(rank);
+      moeStepComm(this.expectedComm[rank], this.roles[rank], this.config, microSplit(b.seqs, b.real, micro), S, peers);
+    }
+  }
+
+  /**
+   * DP attention + EP experts: replicas whose ranks share an ep group make
+   * the same collectives every step, so they step together. Each set of such
+   * replicas runs one batch padded to its largest share with ghost sequences
+   * (never routed to experts; a replica with no sequences steps ghosts only),
+   * until every real sequence of the set is done.
+   */
+  private async generateLockstep(assigned: number[][], prompts: number[][], o: GenerateOptions, t0: number): Promise<{ outputs: SeqOutput[]; timeline: GenerateTimeline }> {
+    const outputs = new Array<SeqOutput>(prompts.length);
+    const timeline: GenerateTimeline = { tokenMs: [], prefillMs: 0, totalMs: 0 };
+    const sets = lockstepReplicaSets(this.mesh);
+    const parts = await Promise.all(
+      sets.map((set) => this.stepTogether(set, assigned, prompts, o, t0).finally(() => set.forEach((d) => (this.active[d] -= assigned[d].length)))),
+    );
+    parts.forEach((p, k) => {
+      if (!p) return;
+      sets[k].forEach((d, j) => assigned[d].forEach((seq, i) => (outputs[seq] = p.outputs[j][i])));
+      if (sets[k].includes(0) || timeline.tokenMs.length === 0) timeline.tokenMs = p.tokenMs;
+      timeline.prefillMs = Math.max(timeline.prefillMs, p.prefillMs);
+    });
+    timeline.totalMs = performance.now() - t0;
+    return { outputs, timeline };
+  }
+
+  /** One lockstep set of replicas (see generateLockstep); null when none of them has a sequence. */
+  private async stepTogether(set: number[], assigned: number[][], prompts: number[][], o: GenerateOptions, t0: number) {
+    const reps = set.map((d) => ({ rep: this.replicas[d], seqs: assigned[d] }));
+    const B = Math.max(...reps.map((r) => r.seqs.length));
+    if (B === 0) return null;
+    const S0 = prompts[0].length;
+    const eos = new Set(o.ignoreEos ? [] : (o.eosIds ?? this.config.eosTokenIds));
+    const batch = `b${++batchCounter}`;
+    const params = o.sampling ?? { greedy: true };
+    const eachRank = (f: (rank: number, k: number) => Promise<unknown>) => Promise.all(reps.map(({ rep }, k) => Promise.all(rep.ranks.map((r) => f(r, k)))));
+    await eachRank((r, k) => {
+      const seqs = reps[k].seqs;
+      const sampling: SeqSampling[] = Array.from({ length: B }, (_, i) => ({ params, seed: i < seqs.length ? ((o.seed ?? 0) + seqs[i] * 7919) >>> 0 : 0 }));
+      return this.cluster.request(r, { type: 'open', batch, size: B, sampling, ghosts: B - seqs.length });
+    });
+    const outputs: SeqOutput[][] = reps.map(({ seqs }) => seqs.map(() => ({ tokens: [], finish: 'length', logits: [] })));
+    const done = reps.map(({ seqs }) => new Array<boolean>(seqs.length).fill(false));
+    const inputs = reps.map(({ seqs }) => {
+      const ids = new Int32Array(B * S0); // ghost rows: token 0
+      seqs.forEach((seq, i) => ids.set(prompts[seq], i * S0));
+      return ids;
+    });
+    const tokenMs: number[] = [];
+    let prefillMs = 0;
+    let len = S0;
+    const micro = this.spec.pp > 1 ? this.spec.micro : 1;
+    try {
+      for (let step = 0; step < o.maxNewTokens && !done.every((d) => d.every(Boolean)); step++) {
+        const results = (await eachRank((r, k) => this.cluster.request(r, { type: 'step', batch, S: len, tokens: inputs[k], wantLogits: !!o.wantLogits }, stepTimeoutMs(B * len)))) as StepResult[][];
+        const ranks = reps.flatMap(({ rep }) => rep.ranks);
+        const real = new Map<number, number>();
+        reps.forEach(({ rep, seqs }, k) =>
+          rep.ranks.forEach((rank, j) => {
+            real.set(rank, seqs.length);
+            stepComm(this.expectedComm[rank], this.roles[rank], this.mesh.place(rank), this.config, B, len, micro);
+            const t = this.rankTimes[rank];
+            const res = results[k][j];
+            t.steps++;
+            t.computeMs += res.computeMs;
+            t.commMs += res.commMs;
+            t.bubbleMs += res.bubbleMs;
+          }),
+        );
+        this.accountMoe(ranks, results.flat(), (rank) => ({ seqs: B, real: real.get(rank)! }), len);
+        const now = performance.now() - t0;
+        if (step === 0) prefillMs = now;
+        tokenMs.push(now);
+        const V = this.config.vocabSize;
+        reps.forEach(({ rep, seqs }, k) => {
+          const r = results[k][rep.ranks.indexOf(rep.sampler)];
+          const next = r.tokens!;
+          for (let i = 0; i < seqs.length; i++) {
+            if (done[k][i]) continue;
+            const out = outputs[k][i];
+            out.tokens.push(next[i]);
+            if (r.logits) out.logits.push(r.logits.slice(i * V, (i + 1) * V));
+            if (eos.has(next[i])) {
+              out.finish = 'eos';
+              done[k][i] = true;
+            } else if (o.onToken?.(seqs[i], next[i]) === 'stop') {
+              out.finish = 'stop';
+              done[k][i] = true;
+            }
+          }
+          inputs[k] = Int32Array.from(next);
+        });
+        len = 1;
+      }
+    } finally {
+      if (!this.cluster.failed) await eachRank((r) => this.cluster.request(r, { type: 'close', batch })).catch(() => undefined);
+    }
+    return { outputs, tokenMs, prefillMs };
+  }
+
   async close(): Promise<void> {
     await this.cluster.stop();
     if (this.world) destroyWorld(this.world);
@@ -335,6 +499,7 @@ function linksOf(mesh: Mesh, rank: number): RankInit['links'] {
   return {
     tp: tp > 1 ? `tp${p.tpGroup[0]}` : null,
     pp: pp > 1 ? `pp${p.ppGroup[0]}` : null,
+    ep: mesh.spec.ep > 1 ? `ep${p.epGroup[0]}` : null,
     sp: spName,
     ulysses: ulysses <= 1 ? null : ulysses === sp ? spName : `uly${p.ulyssesGroup[0]}`,
     ring: sp / ulysses <= 1 ? null : ulysses === 1 ? spName : `ring${p.ringGroup[0]}`,

@@ -32,8 +32,8 @@ export interface SegmentTiming {
   segment: string;
   start: number; // performance.now() ms
   ms: number;
-  /** what the span was: a session run (default) or a collective inside a block */
-  cat?: 'compute' | 'comm';
+  /** what the span was: a session run (default), a collective, or waiting for the previous pipeline stage */
+  cat?: 'compute' | 'comm' | 'bubble';
 }
 
 /** Called after a segment whose output crosses a collective; may rewrite the stream in place. */

@@ -9,6 +9,7 @@ import type { ShardPlan } from '../runtime/shard';
 import type { DeviceKind } from '../runtime/ort';
 import type { SamplingParams } from '../../lab/contract';
 import type { WorldSetup } from '../comm/world';
+import type { MoeStepStats } from './moe-block';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -20,6 +21,8 @@ export interface RankInit {
   modelId: string;
   plan: ShardPlan;
   device: DeviceKind;
+  /** GPU index on this rank's machine (webgpu / cuda; absent on the CPU) */
+  deviceId?: number;
   threads: number;
   spin: boolean;
   /** pin this rank to its own cores (when world × threads ≤ cores) */
@@ -56,8 +59,9 @@ export interface SeqSampling {
 
 export type HostMsg =
   | { v: 1; type: 'init'; id: number; init: RankInit }
-  | { v: 1; type: 'open'; id: number; batch: string; size: number; sampling: SeqSampling[] }
-  | { v: 1; type: 'step'; id: number; batch: string; S: number; tokens: Int32Array; wantLogits: boolean }
+  /** ghosts: trailing sequences that only pad the batch (EP lockstep); they are never routed to experts */
+  | { v: 1; type: 'open'; id: number; batch: string; size: number; sampling: SeqSampling[]; ghosts?: number }
+  | { v: 1; type: 'step'; id: number; batch: string; S: number; tokens: Int32Array; wantLogits: boolean; trace?: boolean }
   | { v: 1; type: 'close'; id: number; batch: string }
   | { v: 1; type: 'ledger'; id: number; reset: boolean }
   | { v: 1; type: 'shutdown'; id: number };
@@ -70,7 +74,17 @@ export interface RankReady {
   layers: [number, number];
 }
 
+/** One span of a rank's timeline (trace.json): µs since the epoch (performance.timeOrigin-based), so ranks line up. */
+export interface RankSpan {
+  name: string;
+  cat: 'compute' | 'comm' | 'bubble';
+  ts: number;
+  dur: number;
+}
+
 export interface StepResult {
+  /** the step's spans when the host asked for a trace */
+  spans?: RankSpan[];
   /** one sampled id per sequence (sampler rank only) */
   tokens: number[] | null;
   /** (B,V) last-position logits when asked (sampler rank only) */
@@ -79,6 +93,8 @@ export interface StepResult {
   commMs: number;
   bubbleMs: number;
   kvBytes: number;
+  /** MoE: rows this rank routed per layer × expert in this step, and its dispatch / combine time */
+  moe?: MoeStepStats | null;
 }
 
 export type RankMsg =

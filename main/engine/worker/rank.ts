@@ -26,7 +26,8 @@ import { FramedSocket } from './channel';
 import type { World } from '../comm/world';
 import { Rng } from '../sample/rng';
 import { sampleToken } from '../sample/sampler';
-import type { HostMsg, RankInit, RankMsg, RankReady, SeqSampling, StepResult } from './protocol';
+import type { HostMsg, RankInit, RankMsg, RankReady, RankSpan, SeqSampling, StepResult } from './protocol';
+import type { SegmentTiming } from '../runtime/executor';
 import type { LedgerSummary } from '../comm/ledger';
 
 interface Batch {
@@ -95,7 +96,7 @@ function ready() {
   return state;
 }
 
-async function step(batchId: string, S: number, tokens: Int32Array, wantLogits: boolean): Promise<StepResult> {
+async function step(batchId: string, S: number, tokens: Int32Array, wantLogits: boolean, trace = false): Promise<StepResult> {
   const r = ready();
   const b = r.batches.get(batchId);
   if (!b) throw new Error(`unknown batch ${batchId}`);
@@ -103,7 +104,9 @@ async function step(batchId: string, S: number, tokens: Int32Array, wantLogits: 
   if (tokens.length !== B * S) throw new Error(`step expects ${B}×${S} token ids, got ${tokens.length}`);
   const times = { computeMs: 0, commMs: 0, bubbleMs: 0 };
   takeMoeStats();
-  const logits = await runStage(r.exec, b.mb, S, tokens, r.links, r.vocab, times);
+  const timings: SegmentTiming[] = [];
+  const logits = await runStage(r.exec, b.mb, S, tokens, r.links, r.vocab, times, timings);
+  const spans: RankSpan[] | undefined = trace ? timings.map((t) => ({ name: t.segment, cat: t.cat ?? 'compute', ts: (performance.timeOrigin + t.start) * 1000, dur: t.ms * 1000 })) : undefined;
   // MoE blocks: expert load of this step, and their dispatch / combine time counted as comm
   const moe = takeMoeStats();
   if (moe) {
@@ -112,14 +115,14 @@ async function step(batchId: string, S: number, tokens: Int32Array, wantLogits: 
   }
   const kvBytes = b.mb.states.reduce((a, st) => a + st.kvBytes(), 0);
   for (let i = 0; i < B; i++) for (let s = 0; s < S; s++) b.history[i].push(tokens[i * S + s]);
-  if (!logits || !r.init.sampler) return { tokens: null, logits: null, ...times, kvBytes, moe };
+  if (!logits || !r.init.sampler) return { tokens: null, logits: null, ...times, kvBytes, moe, spans };
   const V = r.vocab;
   const sampled: number[] = [];
   for (let i = 0; i < B; i++) {
     const row = logits.subarray(i * V, (i + 1) * V);
     sampled.push(sampleToken(row, b.sampling[i].params, b.history[i], b.rngs[i]));
   }
-  return { tokens: sampled, logits: wantLogits ? logits : null, ...times, kvBytes, moe };
+  return { tokens: sampled, logits: wantLogits ? logits : null, ...times, kvBytes, moe, spans };
 }
 
 async function handle(msg: HostMsg): Promise<unknown> {
@@ -140,7 +143,7 @@ async function handle(msg: HostMsg): Promise<unknown> {
       return null;
     }
     case 'step':
-      return step(msg.batch, msg.S, msg.tokens, msg.wantLogits);
+      return step(msg.batch, msg.S, msg.tokens, msg.wantLogits, msg.trace);
     case 'close':
       ready().batches.delete(msg.batch);
       return null;

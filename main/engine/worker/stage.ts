@@ -68,12 +68,12 @@ export interface StageTimes {
  * Run S new tokens per sequence through this rank's stage for every micro-
  * batch. Returns the full-vocabulary logits (B,V) on the last stage, else null.
  */
-export async function runStage(exec: Executor, mb: MicroBatches, S: number, tokens: Int32Array, links: StageLinks, vocab: number, times: StageTimes, trace?: SegmentTiming[]): Promise<Float32Array | null> {
+export async function runStage(exec: Executor, mb: MicroBatches, S: number, tokens: Int32Array, links: StageLinks, vocab: number, times: StageTimes, trace: SegmentTiming[] = []): Promise<Float32Array | null> {
   const hidden = exec.hidden;
   const B = mb.ranges[mb.ranges.length - 1][1];
   let logits: Float32Array | null = null;
-  const span = (segment: string, start: number, cat: SegmentTiming['cat'] | 'bubble') => {
-    trace?.push({ segment, start, ms: performance.now() - start, cat: cat as SegmentTiming['cat'] });
+  const span = (segment: string, start: number, cat: SegmentTiming['cat']) => {
+    trace.push({ segment, start, ms: performance.now() - start, cat: cat as SegmentTiming['cat'] });
   };
   const boundary = links.tp
     ? async (seg: { partial: 'delta' | 'x' | null; name: string }, _i: number, stream: StreamTensors) => {
@@ -109,16 +109,14 @@ export async function runStage(exec: Executor, mb: MicroBatches, S: number, toke
       input = { stream: { x, delta: null } };
     }
     const t0 = performance.now();
-    const blockComm = trace ? trace.length : 0;
+    const first = trace.length;
     const out = await exec.step(state, Sl, input, boundary, trace, { advance: S, plan: sp ?? undefined });
     times.computeMs += performance.now() - t0;
-    if (trace) {
-      // collectives inside blocks (SP attention, MoE) count as communication, not compute
-      for (let i = blockComm; i < trace.length; i++) {
-        if (trace[i].cat === 'comm' && !trace[i].segment.startsWith('all_reduce after')) {
-          times.computeMs -= trace[i].ms;
-          times.commMs += trace[i].ms;
-        }
+    // collectives inside blocks (SP attention) count as communication, not compute
+    for (let i = first; i < trace.length; i++) {
+      if (trace[i].cat === 'comm' && !trace[i].segment.startsWith('all_reduce after')) {
+        times.computeMs -= trace[i].ms;
+        times.commMs += trace[i].ms;
       }
     }
     if ('stream' in out) {
