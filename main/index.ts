@@ -76,7 +76,7 @@ void app.whenReady().then(() => {
   app.on('web-contents-created', (_e, contents) => contents.on('will-attach-webview', (ev) => ev.preventDefault()));
   Menu.setApplicationMenu(Menu.buildFromTemplate(menuTemplate(sendMenu, process.platform, { views: VIEW_NAMES }) as MenuItemConstructorOptions[]));
 
-  const lab = createLab({ version: app.getVersion() });
+  const lab = createLab({ version: app.getVersion(), printPdf: async (html) => Buffer.from(await renderPdf(html)) });
   const broadcast = (e: unknown) => BrowserWindow.getAllWindows().forEach((w) => w.webContents.send(IPC_EVENT_CHANNEL, e));
   wireLabIpc(ipcMain, lab, isAppPage, broadcast);
   const host = createHostServices({
@@ -90,7 +90,6 @@ void app.whenReady().then(() => {
       return parent ? dialog.showSaveDialog(parent, o) : dialog.showSaveDialog(o);
     },
     writeFile: (path, data) => writeFile(path, data),
-    renderPdf,
     documentsDir: app.getPath('documents'),
   });
   wireHostIpc(ipcMain, host, isAppPage);

@@ -83,7 +83,8 @@ function withoutQuery(href: string): string | null {
 }
 
 // ---------------------------------------------------------------------------
-// The desktop host's own services (dialogs, PDF, menu), outside the Lab API.
+// The desktop host's own services (dialogs, menu), outside the Lab API; PDFs
+// come from the lab's exportReport, which main gives Chromium's printToPDF.
 // Same seam: main/index.ts passes Electron's dialog / BrowserWindow in; tests
 // pass fakes. Channels are fixed; senders are checked like the Lab API's.
 // ---------------------------------------------------------------------------
@@ -94,7 +95,6 @@ type ReportFileLike = { fileName: string; mime: string; encoding: 'utf8' | 'base
 export const HOST_CHANNELS = {
   openFolder: 'paralab-host:openFolder',
   saveFile: 'paralab-host:saveFile',
-  printToPdf: 'paralab-host:printToPdf',
   menu: 'paralab-host:menu',
 } as const;
 
@@ -103,7 +103,6 @@ export type MenuCommand = 'open-folder' | 'export-report' | `view:${string}`;
 export interface HostServices {
   openFolder(): Promise<string | null>;
   saveFile(file: ReportFileLike): Promise<string | null>;
-  printToPdf(html: ReportFileLike, fileName: string): Promise<string | null>;
 }
 
 /** What the host services need from Electron and the file system. */
@@ -111,8 +110,6 @@ export interface HostDeps {
   showOpenDialog(o: { title: string; properties: string[] }): Promise<{ canceled: boolean; filePaths: string[] }>;
   showSaveDialog(o: { title: string; defaultPath: string; filters: { name: string; extensions: string[] }[] }): Promise<{ canceled: boolean; filePath?: string }>;
   writeFile(path: string, data: Uint8Array): Promise<void>;
-  /** renders HTML in a hidden, script-less window and returns printToPDF's bytes */
-  renderPdf(html: string): Promise<Uint8Array>;
   /** folder the save dialog starts in */
   documentsDir: string;
 }
@@ -150,14 +147,6 @@ export function createHostServices(d: HostDeps): HostServices {
       if (path) await d.writeFile(path, reportFileBytes(f));
       return path;
     },
-    async printToPdf(html, fileName) {
-      const f = checkReportFile(html);
-      const pdfName = checkReportFile({ fileName, encoding: 'utf8', data: '' }).fileName;
-      const path = await ask(pdfName);
-      if (!path) return null;
-      await d.writeFile(path, await d.renderPdf(Buffer.from(reportFileBytes(f)).toString('utf8')));
-      return path;
-    },
   };
 }
 
@@ -175,11 +164,9 @@ export function wireHostIpc(ipc: IpcMainLike, host: HostServices, isTrustedSende
     };
   ipc.handle(HOST_CHANNELS.openFolder, guard(HOST_CHANNELS.openFolder, () => host.openFolder()));
   ipc.handle(HOST_CHANNELS.saveFile, guard(HOST_CHANNELS.saveFile, (f: unknown) => host.saveFile(f as ReportFileLike)));
-  ipc.handle(HOST_CHANNELS.printToPdf, guard(HOST_CHANNELS.printToPdf, (h: unknown, n: unknown) => host.printToPdf(h as ReportFileLike, String(n))));
   return () => {
     ipc.removeHandler(HOST_CHANNELS.openFolder);
     ipc.removeHandler(HOST_CHANNELS.saveFile);
-    ipc.removeHandler(HOST_CHANNELS.printToPdf);
   };
 }
 

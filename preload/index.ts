@@ -1,7 +1,7 @@
 /**
  * Preload (sandboxed, CommonJS): exposes exactly the Lab API as
  * `window.paralab` — one typed function per method, never a generic invoke —
- * and the desktop host's services (dialogs, PDF, menu) as `window.paralabHost`.
+ * and the desktop host's services (dialogs, menu) as `window.paralabHost`.
  * Errors from main arrive as "Error invoking remote method …: Error: {json}";
  * they are unwrapped here into a plain Error carrying the lab's message.
  */
@@ -39,11 +39,10 @@ const api: LabApi = {
 
 contextBridge.exposeInMainWorld('paralab', api);
 
-/** The desktop host's own services (not part of the Lab API): dialogs, PDF, menu commands. */
+/** The desktop host's own services (not part of the Lab API): dialogs and menu commands. */
 const host = {
   openFolder: (): Promise<string | null> => call('paralab-host:openFolder'),
   saveFile: (file: ReportFile): Promise<string | null> => call('paralab-host:saveFile', file),
-  printToPdf: (html: ReportFile, fileName: string): Promise<string | null> => call('paralab-host:printToPdf', html, fileName),
   onMenu(listener: (command: string) => void) {
     const handler = (_e: IpcRendererEvent, command: string) => listener(command);
     ipcRenderer.on('paralab-host:menu', handler);

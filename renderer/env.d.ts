@@ -10,14 +10,12 @@ declare module '*.vue' {
 /** Commands of the desktop app's native menu, delivered to the renderer. */
 type ParalabMenuCommand = 'open-folder' | 'export-report' | `view:${string}`;
 
-/** The desktop app's own services (dialogs, PDF), outside the Lab API; preload/index.ts exposes them. */
+/** The desktop app's own services (dialogs, menu), outside the Lab API; preload/index.ts exposes them. */
 interface ParalabHostApi {
   /** native open-folder dialog; the chosen folder or null */
   openFolder(): Promise<string | null>;
   /** native save dialog for a report file; the saved path or null when cancelled */
   saveFile(file: import('../main/lab/contract').ReportFile): Promise<string | null>;
-  /** renders an HTML report with Chromium's printToPDF and saves it; the path or null */
-  printToPdf(html: import('../main/lab/contract').ReportFile, fileName: string): Promise<string | null>;
   onMenu(listener: (command: ParalabMenuCommand) => void): () => void;
 }
 

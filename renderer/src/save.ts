@@ -1,7 +1,7 @@
 /**
  * Saving a report where the user expects it. In the desktop app the main
- * process shows a save dialog (and makes PDFs with Chromium's printToPDF from
- * the HTML report); in a browser the file is handed over as a download.
+ * process shows a save dialog (the lab makes PDFs there with Electron's
+ * printToPDF); in a browser the file is handed over as a download.
  * Returns where it went (a path or a file name), or null when the user cancelled.
  */
 import type { ReportFile, ReportRequest } from '../../main/lab/contract';
@@ -32,10 +32,6 @@ export function download(f: ReportFile): void {
 
 export async function saveReport(req: ReportRequest): Promise<string | null> {
   const host = window.paralabHost;
-  if (host && req.format === 'pdf') {
-    const html = await lab().exportReport({ ...req, format: 'html' });
-    return host.printToPdf(html, html.fileName.replace(/\.html?$/i, '') + '.pdf');
-  }
   const file = await lab().exportReport(req);
   if (host) return host.saveFile(file);
   download(file);

@@ -1,20 +1,18 @@
-/** The desktop host services (main/ipc.ts): dialogs, report saving, printToPDF and the menu, through fakes — no Electron binary. */
+/** The desktop host services (main/ipc.ts): dialogs, report saving and the menu, through fakes — no Electron binary. */
 import { describe, expect, it } from 'vitest';
 import { HOST_CHANNELS, checkReportFile, createHostServices, menuTemplate, trustedSenderCheck, wireHostIpc, type HostDeps, type InvokeEventLike, type IpcMainLike, type MenuCommand, type MenuItemLike } from '../../main/ipc';
 
 function fakeDeps(over: Partial<HostDeps> = {}) {
   const writes: { path: string; text: string }[] = [];
   const dialogs: unknown[] = [];
-  const pdfFrom: string[] = [];
   const deps: HostDeps = {
     showOpenDialog: async (o) => (dialogs.push(o), { canceled: false, filePaths: ['/models/qwen'] }),
     showSaveDialog: async (o) => (dialogs.push(o), { canceled: false, filePath: `/saved/${o.defaultPath.split('/').pop()}` }),
     writeFile: async (path, data) => void writes.push({ path, text: Buffer.from(data).toString('utf8') }),
-    renderPdf: async (html) => (pdfFrom.push(html), new Uint8Array(Buffer.from('%PDF-1.7 fake'))),
     documentsDir: '/home/u/Documents',
     ...over,
   };
-  return { deps, writes, dialogs, pdfFrom };
+  return { deps, writes, dialogs };
 }
 
 describe('host services', () => {
@@ -33,14 +31,6 @@ describe('host services', () => {
     const none = fakeDeps({ showSaveDialog: async () => ({ canceled: true }) });
     await expect(createHostServices(none.deps).saveFile({ fileName: 'r.md', mime: 'text/markdown', encoding: 'utf8', data: '#' })).resolves.toBeNull();
     expect(none.writes).toEqual([]);
-  });
-
-  it('prints an HTML report to PDF and saves the PDF bytes', async () => {
-    const f = fakeDeps();
-    const path = await createHostServices(f.deps).printToPdf({ fileName: 'report.html', mime: 'text/html', encoding: 'utf8', data: '<h1>报告</h1>' }, 'report.pdf');
-    expect(path).toBe('/saved/report.pdf');
-    expect(f.pdfFrom).toEqual(['<h1>报告</h1>']);
-    expect(f.writes[0].text.startsWith('%PDF')).toBe(true);
   });
 
   it('refuses report files that could escape the chosen folder or are malformed', () => {
@@ -63,7 +53,7 @@ describe('wireHostIpc', () => {
 
   it('answers the app page and refuses anyone else before any dialog opens', async () => {
     const { invoke, f, handlers, dispose } = setup();
-    expect([...handlers.keys()].sort()).toEqual([HOST_CHANNELS.openFolder, HOST_CHANNELS.printToPdf, HOST_CHANNELS.saveFile].sort());
+    expect([...handlers.keys()].sort()).toEqual([HOST_CHANNELS.openFolder, HOST_CHANNELS.saveFile].sort());
     await expect(invoke(PAGE, HOST_CHANNELS.openFolder)).resolves.toBe('/models/qwen');
     for (const url of ['https://evil.example/', 'file:///tmp/evil.html', null]) {
       await expect(invoke(url, HOST_CHANNELS.saveFile, { fileName: 'x.md', encoding: 'utf8', data: 'x' })).rejects.toThrow(/"code":"unauthorized"/);

@@ -67,17 +67,15 @@ describe('preload', () => {
 
   it('exposes the host services on their own fixed channels, menu commands as events', async () => {
     const host = h.exposed.get('paralabHost') as Record<string, (...a: unknown[]) => unknown>;
-    expect(Object.keys(host).sort()).toEqual(['onMenu', 'openFolder', 'printToPdf', 'saveFile']);
+    expect(Object.keys(host).sort()).toEqual(['onMenu', 'openFolder', 'saveFile']);
     h.invoked.length = 0;
     h.reply = async (channel) => `/picked/by/${channel}`;
     const file = { fileName: 'r.md', mime: 'text/markdown', encoding: 'utf8', data: '# r' };
     await expect(host.openFolder()).resolves.toBe('/picked/by/paralab-host:openFolder');
     await host.saveFile(file);
-    await host.printToPdf(file, 'r.pdf');
     expect(h.invoked).toEqual([
       { channel: 'paralab-host:openFolder', args: [] },
       { channel: 'paralab-host:saveFile', args: [file] },
-      { channel: 'paralab-host:printToPdf', args: [file, 'r.pdf'] },
     ]);
     const got: string[] = [];
     const off = host.onMenu((c: string) => got.push(c)) as () => void;
