@@ -198,8 +198,16 @@ async function runOne(o: BenchOptions, v: Variant, reference: Reference | null, 
 
     progress({ message: 'measuring' });
     let measured: Measured;
-    if (o.workload === 'serving') measured = await measureServing(o, engine, progress);
-    else measured = await measureBatch(o, engine, work, () => recorder.sample(engine.rankTimes));
+    if (o.workload === 'serving') {
+      // Steps happen inside the scheduler: sample the ranks' totals every few ms instead.
+      const timer = setInterval(() => recorder.sample(engine.rankTimes), 2);
+      try {
+        measured = await measureServing(o, engine, progress);
+      } finally {
+        clearInterval(timer);
+      }
+      recorder.sample(engine.rankTimes);
+    } else measured = await measureBatch(o, engine, work, () => recorder.sample(engine.rankTimes));
     const mem = engine.cluster.memory();
     const ledgers = (await engine.ledgers()) as (Partial<Record<string, LedgerOp>> | null)[];
     // Snapshots of the measured steps, before the correctness check adds its own.
@@ -299,7 +307,7 @@ async function runOne(o: BenchOptions, v: Variant, reference: Reference | null, 
       comm: commRows(ledgers, expected),
       correctness,
       ...(expertLoad ? { expert_load: { tokens: expertLoad.tokens, balancedness: expertLoad.tokens.map(balancedness) } } : {}),
-      trace: { source: spans ? 'engine' : o.workload === 'serving' ? 'none' : 'reconstructed', file: 'trace.json' },
+      trace: { source: spans ? 'engine' : recorder.spans.some((x) => x.length > 0) ? 'reconstructed' : 'none', file: 'trace.json' },
     };
     const hostSpans = requestSpans(measured.requests, measured.t0Us);
     const trace = buildTrace({
@@ -367,7 +375,7 @@ async function measureBatch(o: BenchOptions, engine: Engine, work: number[][], a
     if (t.length > 1) tpotPerBatch.push((t[t.length - 1] - t[0]) / (t.length - 1));
     offset += timeline.totalMs;
   }
-  const metrics = servingMetrics(requests, { durationMs: offset, prefill });
+  const metrics = servingMetrics(requests, { durationMs: offset, prefill, slo: o.slo });
   const extra: Record<string, number> = {};
   // Decode-only rate (prefill excluded): B tokens per step at the median TPOT.
   if (o.workload === 'decode' && metrics.tpot_ms.p50 > 0) extra['decode_tok_s'] = (o.batch / metrics.tpot_ms.p50) * 1000;

@@ -161,6 +161,12 @@ export interface BenchRequest {
   seed?: number;
   /** also run `verify` for each spec and store the result as the record's correctness */
   verify?: boolean;
+  /** prefill / decode: batches measured back to back (default 3) */
+  reps?: number;
+  /** serving: most sequences in the running batch */
+  maxBatch?: number;
+  /** serving: goodput counts requests meeting every SLO given (ms) */
+  slo?: { ttftMs?: number; tpotMs?: number };
 }
 
 export interface BenchJob {

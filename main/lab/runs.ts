@@ -93,7 +93,7 @@ function validateBench(req: BenchRequest): void {
   if (!req || typeof req.model !== 'string' || !req.model) throw badRequest('bench: give a model (preset id or folder)');
   if (!Array.isArray(req.specs) || req.specs.length === 0) throw badRequest('bench: give at least one parallel spec (e.g. "tp=2")');
   if (!['prefill', 'decode', 'serving'].includes(req.workload)) throw badRequest(`bench: workload must be prefill, decode or serving; got '${String(req.workload)}'`);
-  for (const [k, min] of [['promptLen', 1], ['outputLen', 1], ['batch', 1], ['requests', 1], ['threadsPerRank', 1], ['seed', 0]] as const) {
+  for (const [k, min] of [['promptLen', 1], ['outputLen', 1], ['batch', 1], ['requests', 1], ['threadsPerRank', 1], ['seed', 0], ['reps', 1], ['maxBatch', 1]] as const) {
     const v = req[k];
     if (v !== undefined && (!Number.isInteger(v) || v < min)) throw badRequest(`bench: ${k} must be an integer ≥ ${min}; got ${String(v)}`);
   }
@@ -120,7 +120,9 @@ export function createRunsApi(o: RunsOptions): RunsApi {
         promptLen: req.promptLen ?? (req.workload === 'prefill' ? 128 : 16),
         outputLen: req.outputLen ?? (req.workload === 'prefill' ? 1 : 32),
         batch: req.batch ?? 1,
-        reps: 3,
+        reps: req.reps ?? 3,
+        maxBatch: req.maxBatch,
+        slo: req.slo,
         requests: req.requests ?? 16,
         rate: req.rate ?? 0,
         threadsPerRank: req.threadsPerRank,

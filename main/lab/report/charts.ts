@@ -71,7 +71,6 @@ export function memoryChart(runs: RunRecord[], l: L): string {
   return renderSvg(
     {
       ...base(l.chartMemory),
-      title: { text: l.chartMemory, left: 'center', textStyle: { fontSize: 13, fontWeight: 600, width: 840, overflow: 'break' } },
       xAxis: catAxis(rows.map((x) => x.name)),
       yAxis: [{ type: 'value', name: 'MiB (accounted)' }, { type: 'value', name: 'MiB (RSS)' }],
       series: [
