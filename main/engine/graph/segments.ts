@@ -18,11 +18,14 @@ import { GraphBuilder } from './onnx';
 import { attnKernel, emitAttention, emitEmbedding, emitHead, emitMlp } from './layers';
 import type { AttnKernel } from './layers';
 import type { AttnShape, AttnWeights, HeadWeights, MlpShape, MlpWeights, RopeTables, StreamIn } from './layers';
+import type { MoeShape, MoeWeights } from './moe';
 
 export type Piece =
   | { kind: 'embed'; table: Float32Array; rows: number; hidden: number; shard: [number, number] | null }
   | { kind: 'attn'; layer: number; w: AttnWeights; s: AttnShape }
   | { kind: 'mlp'; layer: number; w: MlpWeights; s: MlpShape }
+  /** a Mixture-of-Experts sublayer: always claimed by the MoE block (worker/moe-block.ts), never emitted into a segment */
+  | { kind: 'moe'; layer: number; w: MoeWeights; s: MoeShape }
   | { kind: 'head'; w: HeadWeights; hidden: number; vocab: number; eps: number }
   /** end of a pipeline stage: fold the last sublayer output into the residual, so one tensor crosses to the next stage */
   | { kind: 'sum'; hidden: number };
@@ -166,6 +169,7 @@ function pieceHidden(p: Piece): number {
       return p.hidden;
     case 'attn':
     case 'mlp':
+    case 'moe':
       return p.s.hidden;
     case 'head':
     case 'sum':

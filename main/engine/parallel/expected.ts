@@ -195,7 +195,6 @@ export function spLayerComm(into: Expected, sp: NonNullable<ShardPlan['sp']>, c:
 export function moeStepComm(
   into: Expected,
   role: RankRole,
-  place: RankPlace,
   config: ModelConfig,
   /** per micro-batch: sequences (ghosts included) and real sequences */
   micro: { seqs: number; real: number }[],

@@ -200,3 +200,15 @@ export function balancedness(counts: number[]): number {
   if (total === 0) return Number.NaN;
   return Math.max(...counts) / (total / counts.length);
 }
+
+/**
+ * Micro-batches of a batch of `seqs` sequences of which the first `real` are
+ * real (the rest lockstep ghosts), split as stage.ts microBatches splits them.
+ */
+export function microSplit(seqs: number, real: number, micro: number): { seqs: number; real: number }[] {
+  const m = Math.max(1, Math.min(micro, seqs));
+  return Array.from({ length: m }, (_, i) => {
+    const [a, b] = splitEven(seqs, m, i);
+    return { seqs: b - a, real: Math.max(0, Math.min(real - a, b - a)) };
+  });
+}

@@ -135,6 +135,13 @@ function checkEp(spec: ParallelSpec, c: ModelConfig, modelName: string): void {
   if (experts % ep !== 0) {
     throw new SpecError('model-mismatch', `ep=${ep} does not divide the ${experts} experts; use ep ∈ {${validDegrees(experts).join(',')}}`);
   }
+  // EP token classes (parallel/expert.ts): tp ranks in one ep group share tokens and split them.
+  if (spec.tp > 1 && spec.tp % ep !== 0 && ep % spec.tp !== 0) {
+    throw new SpecError('unsupported', `ep=${ep} with tp=${spec.tp}: one must divide the other; use ep ∈ {${[...validDegrees(spec.tp), ...[2, 4, 8].map((k) => k * spec.tp)].filter((d) => d > 1 && experts % d === 0).join(',')}}`);
+  }
+  if (spec.sp > 1 || spec.spImpl === 'megatron') {
+    throw new SpecError('unsupported', `ep=${ep} with sequence parallelism is not available yet; use ep with dp, tp and pp`);
+  }
 }
 
 /** Why KV heads are replicated: `ranks` ranks share `kvHeads` KV heads. */

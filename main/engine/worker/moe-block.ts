@@ -26,9 +26,10 @@
  * is zero. The rank marks each micro-batch state with its real sequence
  * count (markRealSequences).
  *
- * Expert load (rows routed per layer × expert, by this rank's share) and the
- * time spent in this block's collectives are collected per step and taken by
- * the rank with takeMoeStats().
+ * Expert load (rows routed per layer × expert, by this rank's share) is
+ * collected per step and taken by the rank with takeMoeStats(). Every session
+ * run and collective is a span in the step's timings ('comm' spans count as
+ * communication time in stage.ts).
  */
 import { registerBlockFactory } from './blocks';
 import type { BlockEnv } from './blocks';
@@ -46,17 +47,15 @@ import { splitEven } from '../parallel/split';
 export interface MoeStepStats {
   /** per layer: rows this rank routed to each expert (its share, real rows only) */
   routed: Record<number, number[]>;
-  /** time inside the blocks' collectives */
-  commMs: number;
 }
 
-let pending: MoeStepStats = { routed: {}, commMs: 0 };
+let pending: MoeStepStats = { routed: {} };
 
-/** The MoE counters since the last call (null when nothing was routed or timed). */
+/** The MoE counters since the last call (null when nothing was routed). */
 export function takeMoeStats(): MoeStepStats | null {
   const s = pending;
-  pending = { routed: {}, commMs: 0 };
-  return Object.keys(s.routed).length === 0 && s.commMs === 0 ? null : s;
+  pending = { routed: {} };
+  return Object.keys(s.routed).length === 0 ? null : s;
 }
 
 const REAL = 'moe.real';
@@ -160,19 +159,21 @@ export class MoeBlock implements Block {
     const [r0, r1] = this.cls ? splitEven(real, this.cls.size, this.cls.index) : [0, real];
     const N = r1 - r0;
     const out = new Float32Array(T * H);
-    const t0 = performance.now();
+    const span = (what: string, start: number, cat: 'compute' | 'comm') => step.timings?.push({ segment: `${this.name} ${what}`, start, ms: performance.now() - start, cat });
 
     // 1. route this rank's share
-    let normed = new Float32Array(0);
-    let weights = new Float32Array(0);
-    let ids = new BigInt64Array(0);
+    let normed: Float32Array = new Float32Array(0);
+    let weights: Float32Array = new Float32Array(0);
+    let ids: BigInt64Array = new BigInt64Array(0);
     let shared: Float32Array | null = null;
     if (N > 0) {
+      const t = performance.now();
       const o = await this.router.run({ h: new ort.Tensor('float32', resid.subarray(r0 * H, r1 * H), [N, H]) });
       normed = o.normed.data as Float32Array;
       weights = o.weights.data as Float32Array;
       ids = o.ids.data as BigInt64Array;
       shared = o.shared ? (o.shared.data as Float32Array) : null;
+      span('router', t, 'compute');
     }
 
     // 2. rows for each expert, grouped by owner then expert (counting sort)
@@ -199,14 +200,14 @@ export class MoeBlock implements Block {
     // EP: counts per (peer, expert), then the rows
     const n = this.ep?.size ?? 1;
     const rowsTo = this.epStarts.map((e0, p) => start[e0 + this.epSizes[p]] - start[e0]);
-    let recv = send;
+    let recv: Float32Array = send;
     let recvMeta = cnt; // [source][local expert]
     let rowsFrom = rowsTo;
-    let commMs = 0;
     if (this.ep) {
       const me = this.ep.rank;
-      const tc = performance.now();
+      let tc = performance.now();
       const meta = await this.ep.allToAllV(asF32(cnt), this.epSizes, this.epSizes.map(() => this.epSizes[me]));
+      span('counts all_to_all', tc, 'comm');
       recvMeta = asI32(meta).slice();
       const El = this.epSizes[me];
       rowsFrom = Array.from({ length: n }, (_, q) => {
@@ -214,8 +215,9 @@ export class MoeBlock implements Block {
         for (let e = 0; e < El; e++) s += recvMeta[q * El + e];
         return s;
       });
+      tc = performance.now();
       recv = await this.ep.allToAllV(send, rowsTo.map((r) => r * H), rowsFrom.map((r) => r * H));
-      commMs += performance.now() - tc;
+      span('dispatch all_to_all', tc, 'comm');
     }
 
     // 3. each local expert once over all its rows (sources in rank order)
@@ -248,7 +250,9 @@ export class MoeBlock implements Block {
           o += c;
         }
       }
+      const te = performance.now();
       const y = (await this.experts[e].run({ rows: new ort.Tensor('float32', input, [rows, H]) })).out.data as Float32Array;
+      span(`e${this.local[0] + e}`, te, 'compute');
       let o = 0;
       for (const [p0, c] of parts) {
         result.set(y.subarray(o * H, (o + c) * H), p0 * H);
@@ -257,11 +261,11 @@ export class MoeBlock implements Block {
     }
 
     // 4. EP: outputs back to the rows' home ranks
-    let back = result;
+    let back: Float32Array = result;
     if (this.ep) {
       const tc = performance.now();
       back = await this.ep.allToAllV(result, rowsFrom.map((r) => r * H), rowsTo.map((r) => r * H));
-      commMs += performance.now() - tc;
+      span('combine all_to_all', tc, 'comm');
     }
 
     // 5. weighted sum in slot order, then the shared expert
@@ -282,14 +286,12 @@ export class MoeBlock implements Block {
       });
       const all = await this.cls.comm.allGather(out.subarray(r0 * H, r1 * H), counts);
       out.set(all, 0);
-      commMs += performance.now() - tc;
+      span('all_gather', tc, 'comm');
     } else if (this.tpReduce) {
       const tc = performance.now();
       await this.tpReduce.allReduce(out);
-      commMs += performance.now() - tc;
+      span('all_reduce', tc, 'comm');
     }
-    pending.commMs += commMs;
-    if (step.timings) step.timings.push({ segment: this.name, start: t0, ms: performance.now() - t0 });
     return { x: resid, delta: out };
   }
 

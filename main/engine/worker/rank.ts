@@ -107,12 +107,8 @@ async function step(batchId: string, S: number, tokens: Int32Array, wantLogits: 
   const timings: SegmentTiming[] = [];
   const logits = await runStage(r.exec, b.mb, S, tokens, r.links, r.vocab, times, timings);
   const spans: RankSpan[] | undefined = trace ? timings.map((t) => ({ name: t.segment, cat: t.cat ?? 'compute', ts: (performance.timeOrigin + t.start) * 1000, dur: t.ms * 1000 })) : undefined;
-  // MoE blocks: expert load of this step, and their dispatch / combine time counted as comm
+  // MoE blocks: expert load of this step (their collectives are comm spans in `timings`)
   const moe = takeMoeStats();
-  if (moe) {
-    times.commMs += moe.commMs;
-    times.computeMs -= moe.commMs;
-  }
   const kvBytes = b.mb.states.reduce((a, st) => a + st.kvBytes(), 0);
   for (let i = 0; i < B; i++) for (let s = 0; s < S; s++) b.history[i].push(tokens[i * S + s]);
   if (!logits || !r.init.sampler) return { tokens: null, logits: null, ...times, kvBytes, moe, spans };
