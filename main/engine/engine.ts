@@ -432,15 +432,17 @@ export class Engine {
     const micro = this.spec.pp > 1 ? this.spec.micro : 1;
     try {
       for (let step = 0; step < o.maxNewTokens && !done.every((d) => d.every(Boolean)); step++) {
-        const results = (await eachRank((r, k) => this.cluster.request(r, { type: 'step', batch, S: len, tokens: inputs[k], wantLogits: !!o.wantLogits }, stepTimeoutMs(B * len)))) as StepResult[][];
+        const results = (await eachRank((r, k) => this.cluster.request(r, { type: 'step', batch, S: len, tokens: inputs[k], wantLogits: !!o.wantLogits, trace: this.tracing }, stepTimeoutMs(B * len)))) as StepResult[][];
         const ranks = reps.flatMap(({ rep }) => rep.ranks);
         const real = new Map<number, number>();
         reps.forEach(({ rep, seqs }, k) =>
           rep.ranks.forEach((rank, j) => {
             real.set(rank, seqs.length);
             stepComm(this.expectedComm[rank], this.roles[rank], this.mesh.place(rank), this.config, B, len, micro);
-            const t = this.rankTimes[rank];
             const res = results[k][j];
+            if (res.spans) (this.spans[rank] ??= []).push(...res.spans);
+            this.lastKvBytes[rank] = res.kvBytes;
+            const t = this.rankTimes[rank];
             t.steps++;
             t.computeMs += res.computeMs;
             t.commMs += res.commMs;
