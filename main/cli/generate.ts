@@ -81,9 +81,6 @@ export async function generateCommand(argv: string[]): Promise<void> {
   const { values } = parse('generate', argv, requestOptions);
   const req = requestFrom(values);
   const json = values.json === true;
-  // The shared generate() takes a GenerateRequest without device ids: the
-  // engine reads them from PARALAB_DEVICES when its options carry none.
-  if (req.devices) process.env.PARALAB_DEVICES = req.devices.join(',');
   const result = await generate(req, {
     onEvent: (e) => {
       if (json) return;

@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve')).serveCommand,
   commbench: async () => (await import('./commbench')).commbenchCommand,
   worker: async () => (await import('./worker')).workerCommand,
+  devices: async () => (await import('./devices')).devicesCommand,
 };
 
 const HELP = `ParaLab — measure parallel LLM inference for real
@@ -37,6 +38,7 @@ commands:
   commbench [--ranks 2,4] [--transport shm,unix,tcp] [--min 4K --max 64M]   collective latency / bus bandwidth (nccl-tests style)
   worker   --join HOST:PORT              serve as a rank for a host started with --listen HOST:PORT --workers N
   serve    [--host 127.0.0.1] [--port N]   the UI and Lab API for a browser
+  devices  [--json] [--quick]            execution providers (cpu, webgpu, cuda) and GPUs found; --quick skips the probe runs
 
 models: a preset id (synth-llama-tiny, synth-llama-small, synth-moe-tiny, synth-moe-small) or a
 Hugging Face model folder. SPEC: single, dp=2, tp=2, pp=2,tp=2, … (see DESIGN.md).`;

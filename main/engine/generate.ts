@@ -30,6 +30,7 @@ export async function generate(req: GenerateRequest, o: GenerateRunOptions = {})
     model: req.model,
     parallel: req.parallel,
     device: req.device,
+    devices: req.devices,
     threadsPerRank: req.threadsPerRank,
     onProgress: progress,
   });

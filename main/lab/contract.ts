@@ -56,6 +56,8 @@ export interface GenerateRequest {
   model: string;
   parallel: string;
   device?: 'cpu' | 'webgpu' | 'cuda';
+  /** GPU ids for the ranks, in rank order, repeating (default: round-robin over the GPUs found) */
+  devices?: number[];
   prompt?: string;
   promptIds?: number[];
   /** skip the chat template for chat models */

@@ -74,7 +74,7 @@ async function init(init: RankInit): Promise<RankReady> {
     const name = init.links[link];
     return world && typeof name === 'string' ? world.group(name) : null;
   };
-  const session = { device: init.device, threads: init.threads, spin: init.spin };
+  const session = { device: init.device, threads: init.threads, spin: init.spin, deviceId: init.deviceId };
   const items = await buildItems(pieces, cut, { init, config, rope, session, group });
   const exec = await Executor.create(items, config.hidden, maxSeq, session);
   const links: StageLinks = {
