@@ -25,6 +25,10 @@ beforeAll(async () => {
   fs.mkdirSync(path.join(zoo, 'no-weights'));
   fs.copyFileSync(path.join(goodModel, 'config.json'), path.join(zoo, 'no-weights', 'config.json'));
   fs.mkdirSync(path.join(zoo, 'not-a-model'));
+  // OLMoE: q/k norm over the whole projection, which the graph builder cannot run yet
+  fs.mkdirSync(path.join(zoo, 'olmoe'));
+  const moeTiny = presetConfig('synth-moe-tiny');
+  await writeSyntheticModel(path.join(zoo, 'olmoe'), { ...moeTiny, layers: 1, family: 'olmoe', hfArchitecture: 'OlmoeForCausalLM', qkNorm: true, qkNormScope: 'projection', moe: { ...moeTiny.moe!, normTopK: false } }, { seed: 8 });
 
   const single = path.join(root, 'single');
   fs.mkdirSync(single);
@@ -64,10 +68,11 @@ describe('listModels', () => {
     expect(small).toMatchObject({ source: 'preset', path: null, runnable: true, hidden: 1024, vocabSize: 32000 });
     expect(small.params).toBe(paramCount(presetConfig('synth-llama-small')));
     expect(small.sizeBytes).toBe(small.params * 4);
-    expect(models[1]).toMatchObject({ runnable: false, note: MOE_NOTE, experts: 8, topK: 2 });
+    expect(models[1]).toMatchObject({ runnable: true, note: null, experts: 8, topK: 2 });
     expect(fs.existsSync(path.join(root, 'cache'))).toBe(false);
 
-    expect(byName.get('single')).toMatchObject({ source: 'folder', family: 'mixtral', runnable: false, note: MOE_NOTE, layers: 1 });
+    expect(byName.get('single')).toMatchObject({ source: 'folder', family: 'mixtral', runnable: true, note: null, layers: 1 });
+    expect(byName.get('olmoe')).toMatchObject({ family: 'olmoe', runnable: false, note: MOE_NOTE });
     expect(byName.get('good')).toMatchObject({ source: 'folder', id: goodModel, path: goodModel, runnable: true, note: null, layers: 4 });
     expect(byName.get('good')!.sizeBytes).toBe(paramCount(presetConfig('synth-llama-tiny')) * 4);
 
