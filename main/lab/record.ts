@@ -176,8 +176,10 @@ export function runtimeVersions(): Record<string, string> {
 }
 
 /** The host the ranks ran on. */
-export function hostFacts(): { host_cpu: string; cores: number; memory_bytes: number; platform: string; hostname: string } {
+export function hostFacts(): { host_cpu: string; cores: number; memory_bytes: number; platform: string; hostname: string; load_avg_1m: number } {
   return {
+    // other work on the host skews every number: recorded so a reader can tell a quiet machine from a busy one
+    load_avg_1m: Math.round(os.loadavg()[0] * 100) / 100,
     host_cpu: os.cpus()[0]?.model?.trim() || 'unknown',
     cores: os.availableParallelism(),
     memory_bytes: os.totalmem(),

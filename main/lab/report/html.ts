@@ -84,7 +84,7 @@ function runDetails(r: RunRecord, trace: TraceEvent[] | undefined, l: L): string
       [esc(l.spec), esc(`${r.parallel.spec} — ${String(r.parallel['mesh'] ?? '')}, world ${r.parallel.world}`)],
       [esc(l.workload), `<code>${esc(JSON.stringify(r.workload))}</code>`],
       [esc(l.device), esc(`${d.kind}, ${l.threads} ${d.threads_per_rank}`)],
-      [esc(l.hostCpu), esc(`${d.host_cpu} · ${l.cores} ${String(d['cores'] ?? '?')} · ${l.hostMemory} ${fmtBytes(Number(d['memory_bytes'] ?? 0))} · ${String(d['platform'] ?? '')}`)],
+      [esc(l.hostCpu), esc(`${d.host_cpu} · ${l.cores} ${String(d['cores'] ?? '?')} · ${l.hostMemory} ${fmtBytes(Number(d['memory_bytes'] ?? 0))} · ${String(d['platform'] ?? '')}${d['load_avg_1m'] !== undefined ? ` · ${l.load} ${String(d['load_avg_1m'])}` : ''}`)],
       [esc(l.versions), esc(versions)],
       [esc(l.correctness), esc(correctnessText(r, l).long)],
     ],

@@ -65,7 +65,7 @@ export function renderMarkdown(runs: RunRecord[], claims: ClaimRow[], lang: Lang
     out.push(`- ${l.model}: ${r.model.id} (${r.model.arch}, ${fmtNum(r.model.params / 1e6, 1)}M params, ${r.model.dtype})`);
     out.push(`- ${l.spec}: \`${r.parallel.spec}\` (${String(r.parallel['mesh'] ?? '')}), world ${r.parallel.world}`);
     out.push(`- ${l.workload}: \`${JSON.stringify(r.workload)}\``);
-    out.push(`- ${l.device}: ${d.kind}, ${l.threads} ${d.threads_per_rank}; ${l.hostCpu}: ${d.host_cpu}, ${l.cores} ${String(d['cores'] ?? '?')}`);
+    out.push(`- ${l.device}: ${d.kind}, ${l.threads} ${d.threads_per_rank}; ${l.hostCpu}: ${d.host_cpu}, ${l.cores} ${String(d['cores'] ?? '?')}${d['load_avg_1m'] !== undefined ? `, ${l.load} ${String(d['load_avg_1m'])}` : ''}`);
     out.push(`- ${l.correctness}: ${correctnessText(r, l).long}`, '');
     out.push(
       mdTable(
