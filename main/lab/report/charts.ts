@@ -21,10 +21,13 @@ export function renderSvg(option: Record<string, unknown>, width = 880, height =
   }
 }
 
+// Text is measured by an estimate on the server and drawn with the browser's
+// font, so legends get generous gaps and sit well below the title.
+const LEGEND = { top: 32, itemGap: 30, textStyle: { fontSize: 12 } };
 const base = (title: string) => ({
-  title: { text: title, left: 'center', textStyle: { fontSize: 14, fontWeight: 600 } },
-  legend: { top: 26 },
-  grid: { left: 70, right: 30, top: 64, bottom: 70, containLabel: false },
+  title: { text: title, left: 'center', top: 4, textStyle: { fontSize: 14, fontWeight: 600 } },
+  legend: LEGEND,
+  grid: { left: 70, right: 30, top: 80, bottom: 70, containLabel: false },
 });
 
 const catAxis = (names: string[]) => ({ type: 'category', data: names, axisLabel: { interval: 0, rotate: names.length > 5 ? 25 : 0, fontSize: 11 } });
@@ -62,7 +65,7 @@ export function percentileChart(runs: RunRecord[], l: L): string {
     { name: `${r.label} TTFT`, type: 'line', data: xs.map((p) => round(r.metrics.ttft_ms[p])), lineStyle: { color: PALETTE[i % PALETTE.length] }, itemStyle: { color: PALETTE[i % PALETTE.length] }, symbol: 'circle' },
     { name: `${r.label} TPOT`, type: 'line', data: xs.map((p) => round(r.metrics.tpot_ms[p])), lineStyle: { type: 'dashed', color: PALETTE[i % PALETTE.length] }, itemStyle: { color: PALETTE[i % PALETTE.length] }, symbol: 'triangle' },
   ]);
-  return renderSvg({ ...base(l.chartPercentiles), legend: { top: 26, type: 'plain' }, grid: { left: 70, right: 30, top: 40 + 22 * Math.ceil(series.length / 4), bottom: 40 }, xAxis: { type: 'category', data: [...xs] }, yAxis: { type: 'value', name: 'ms', scale: true }, series }, 880, 320 + 22 * Math.ceil(series.length / 4));
+  return renderSvg({ ...base(l.chartPercentiles), legend: { ...LEGEND, type: 'plain' }, grid: { left: 70, right: 30, top: 70 + 26 * Math.ceil(series.length / 3), bottom: 40 }, xAxis: { type: 'category', data: [...xs] }, yAxis: { type: 'value', name: 'ms', scale: true }, series }, 880, 320 + 26 * Math.ceil(series.length / 3));
 }
 
 export function memoryChart(runs: RunRecord[], l: L): string {
@@ -116,7 +119,7 @@ export function timeChart(runs: RunRecord[], l: L): string {
   return renderSvg(
     {
       ...base(l.chartTime),
-      grid: { left: 150, right: 30, top: 64, bottom: 40 },
+      grid: { left: 150, right: 30, top: 80, bottom: 40 },
       yAxis: { type: 'category', data: rows.map((x) => x.name), inverse: true, axisLabel: { fontSize: 11 } },
       xAxis: { type: 'value', name: 'ms' },
       series: [
@@ -146,9 +149,9 @@ export function timelineChart(run: RunRecord, trace: TraceEvent[], l: L, maxSpan
   const ranks = Array.from({ length: world }, (_, r) => `rank ${r}`);
   return renderSvg(
     {
-      title: { text: `${l.chartTimeline}: ${run.label}`, left: 'center', textStyle: { fontSize: 13, fontWeight: 600 } },
-      legend: { top: 24, data: Object.keys(CAT_COLOR).map((c) => ({ name: c, itemStyle: { color: CAT_COLOR[c] } })) },
-      grid: { left: 70, right: 30, top: 56, bottom: 36 },
+      title: { text: `${l.chartTimeline}: ${run.label}`, left: 'center', top: 4, textStyle: { fontSize: 13, fontWeight: 600 } },
+      legend: { ...LEGEND, data: Object.keys(CAT_COLOR).map((c) => ({ name: c, itemStyle: { color: CAT_COLOR[c] } })) },
+      grid: { left: 70, right: 30, top: 72, bottom: 36 },
       xAxis: { type: 'value', name: 'ms', min: 'dataMin', scale: true },
       yAxis: { type: 'category', data: ranks, inverse: true },
       series: [
