@@ -41,7 +41,7 @@ export function meshLayout(c: Pick<SpecCheck, 'degrees' | 'ranks'>): MeshLayout 
   const stageW = sp * BOX.w + (sp - 1) * BOX.gap + 2 * BOX.pad;
   const stageH = tp * BOX.h + (tp - 1) * BOX.gap + 2 * BOX.pad;
   const bandH = stageH + 2 * BOX.pad;
-  const x0 = BOX.label;
+  const x0 = dp > 1 ? BOX.label : 0;
   const stageX = (s: number) => x0 + BOX.pad + s * (stageW + BOX.stageGap);
   const bandY = (d: number) => d * (bandH + BOX.bandGap);
   const boxes: MeshBox[] = c.ranks.map((r) => ({

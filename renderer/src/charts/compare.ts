@@ -97,7 +97,7 @@ export function scalingOption(runs: RunRecord[], p: ChartPalette, l: { x: string
   return {
     ...base(p),
     tooltip: { ...base(p).tooltip, trigger: 'item' as const },
-    xAxis: { type: 'value' as const, name: l.x, minInterval: 1, min: 1, nameTextStyle: { color: p.muted }, axisLabel: { color: p.muted }, splitLine: { lineStyle: { color: p.grid } } },
+    xAxis: { type: 'value' as const, name: l.x, nameLocation: 'middle' as const, nameGap: 24, minInterval: 1, min: 1, nameTextStyle: { color: p.muted }, axisLabel: { color: p.muted }, splitLine: { lineStyle: { color: p.grid } } },
     yAxis: valAxis(p, l.y),
     series: series.map((s) => ({ type: 'line' as const, name: s.axis.toUpperCase(), data: s.points, symbolSize: 8, lineStyle: { width: 2, color: AXIS_COLORS[s.axis] }, itemStyle: { color: AXIS_COLORS[s.axis] } })),
   } satisfies EChartsOption;
