@@ -97,6 +97,34 @@ describe('comm ledger and expert load', () => {
   }
 });
 
+describe('tp=2,ep=2 all-reduce alternative (PARALAB_EP_TP=allreduce)', () => {
+  it('reproduces single; only the MLP all-reduce moves, as the closed form says', async () => {
+    process.env.PARALAB_EP_TP = 'allreduce';
+    try {
+      const r = await verify({ model: MODEL, parallel: 'tp=2,ep=2', promptIds: prompt37, maxNewTokens: 4, threadsPerRank: 1 });
+      expect(r.passed).toBe(true);
+      await withEngine('tp=2,ep=2', async (e) => {
+        expect(e.roles[0].plan.ep?.tpTokens).toBe('allreduce');
+        e.resetTimes();
+        await e.ledgers(true);
+        await e.generate(prompts, { maxNewTokens: 3, ignoreEos: true });
+        const measured = await e.ledgers();
+        for (let rank = 0; rank < 2; rank++) {
+          expect(measured[rank]?.all_to_all).toBeUndefined();
+          for (const op of ['all_reduce', 'all_gather'] as const) {
+            expect(measured[rank]?.[op]?.count).toBe(e.expectedComm[rank][op]!.count);
+            expect(measured[rank]?.[op]?.bytesSent).toBe(e.expectedComm[rank][op]!.bytesSent);
+          }
+        }
+        const load = e.expertLoad()!;
+        expect(load.tokens[0].reduce((a, b) => a + b, 0)).toBe(prompts.length * (prompts[0].length + 2) * 2);
+      });
+    } finally {
+      delete process.env.PARALAB_EP_TP;
+    }
+  });
+});
+
 describe('lockstep replicas', () => {
   it('uneven batches (an idle replica, an idle ep set, a replica ended by EOS) give every sequence the single tokens', async () => {
     const run = (parallel: string, ps: number[][], eosIds?: number[]) =>

@@ -189,8 +189,10 @@ export function spLayerComm(into: Expected, sp: NonNullable<ShardPlan['sp']>, c:
  *   TP              such a class does no MLP all-reduce: stepComm's second all-reduce
  *                   per layer (B_m·S·H floats) is taken back out
  * Without EP, tensor-parallel experts all-reduce like a dense MLP (stepComm as is).
- * The alternative for tp=N,ep=N — every rank runs its experts on all tokens and
- * all-reduces — would move 4·2(n−1)/n·B·S·H per layer instead (not built).
+ * The alternative for tp=N,ep=N (PARALAB_EP_TP=allreduce) — every rank runs its
+ * experts on the rows routed to them among all tokens, then an all-reduce over
+ * the ep (= tp) group — moves stepComm's MLP all-reduce, 4·2(n−1)/n·B·S·H per
+ * layer, and nothing else.
  */
 export function moeStepComm(
   into: Expected,
@@ -205,6 +207,8 @@ export function moeStepComm(
   const ep = role.plan.ep;
   const moe = config.moe;
   if (!moe || !ep || ep.size <= 1) return;
+  // all-reduce mode (ep group = tp group): the MoE all-reduce is stepComm's MLP all-reduce, nothing else moves
+  if (ep.tpTokens === 'allreduce') return;
   const H = config.hidden;
   const E = moe.experts;
   const n = ep.size;

@@ -15,7 +15,8 @@
  * routes and dispatches only its share, rows splitEven(rows, c, i), and the
  * class all-gathers the combined outputs afterwards, so every member ends
  * with the full sublayer output (the "token share" choice for tp=N,ep=N;
- * its closed form is in expected.ts moeStepComm). With ep ≤ tp the class is
+ * its closed form is in expected.ts moeStepComm; PARALAB_EP_TP=allreduce swaps
+ * it for experts-on-all-tokens + all-reduce when ep = tp). With ep ≤ tp the class is
  * the ep group itself; with ep > tp it is the tp group. Other tp/ep ratios
  * are refused (validate.ts).
  *

@@ -25,7 +25,8 @@ export function rankRoles(mesh: Mesh, config: ModelConfig): RankRole[] {
       head: p.isLastStage,
       tp: { rank: p.coord.tp, size: mesh.spec.tp },
       // expert parallelism: this rank's expert shard in its ep group (parallel/expert.ts)
-      ...(mesh.spec.ep > 1 ? { ep: { rank: p.epRank, size: mesh.spec.ep } } : {}),
+      // (PARALAB_EP_TP=allreduce, an experiment knob for tp=N,ep=N: experts on all tokens + all-reduce instead of token shares)
+      ...(mesh.spec.ep > 1 ? { ep: { rank: p.epRank, size: mesh.spec.ep, ...(epTpTokens() === 'allreduce' && mesh.spec.tp === mesh.spec.ep ? { tpTokens: 'allreduce' as const } : {}) } } : {}),
       ...(mesh.spec.sp > 1 || mesh.spec.spImpl === 'megatron'
         ? {
             sp: {
@@ -42,4 +43,9 @@ export function rankRoles(mesh: Mesh, config: ModelConfig): RankRole[] {
     sampler: p.isLastStage && p.coord.tp === 0 && p.coord.sp === 0,
     replica: p.coord.dp,
   }));
+}
+
+/** How tp ranks of one ep group split the MoE work (parallel/expert.ts): token shares (default) or all-reduce. */
+function epTpTokens(): 'share' | 'allreduce' {
+  return process.env.PARALAB_EP_TP === 'allreduce' ? 'allreduce' : 'share';
 }

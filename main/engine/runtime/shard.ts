@@ -22,7 +22,7 @@ export interface ShardPlan {
   /** sequence parallelism: this rank's index in its sp group, and how the group splits attention */
   sp?: { rank: number; size: number; impl: 'ulysses' | 'ring' | 'usp' | 'megatron'; ulysses: number; chunking: 'contiguous' | 'zigzag' };
   /** expert parallelism: this rank's index in its ep group (which expert shard it holds) */
-  ep?: { rank: number; size: number };
+  ep?: { rank: number; size: number; tpTokens?: 'share' | 'allreduce' };
 }
 
 /** The read side of a model's weights (WeightStore implements it). */

@@ -19,6 +19,11 @@
  *      all-reduced over tp. Returns (resid, out): the residual scheme of
  *      layers.ts (the next sublayer adds `out` into its addNorm).
  *
+ * tp=N,ep=N alternative (plan ep.tpTokens = 'allreduce', PARALAB_EP_TP=allreduce):
+ * no dispatch; every rank routes all tokens, runs its experts on the rows
+ * routed to them, and the partial outputs are all-reduced over the ep group
+ * (= the tp group). Step 2's collectives and the gather are skipped.
+ *
  * Ghost rows. Data-parallel replicas that share an ep group step in
  * lockstep; a replica with fewer (or no) sequences is padded with ghost
  * sequences (engine.ts) so every replica runs the same micro-batches. Ghost
@@ -98,25 +103,28 @@ export class MoeBlock implements Block {
     private readonly router: Session,
     private readonly experts: Session[],
     weightBytes: number,
-    /** dispatch / combine group (null: all experts are here) */
-    private readonly ep: Communicator | null,
+    /** dispatch / combine group (null: no rows move; the local experts run on the rows routed to them here) */
+    private readonly dispatch: Communicator | null,
     /** token class: who shares this rank's tokens and through which group their shares are gathered */
     private readonly cls: { comm: Communicator; size: number; index: number } | null,
-    /** tensor-parallel experts (ep=1, tp>1): all-reduce of the partial output */
-    private readonly tpReduce: Communicator | null,
-    /** whether this rank's routed counts are its own share (false: a tp peer reports the same routing) */
+    /** all-reduce of partial outputs: tp for tensor-parallel experts (ep=1), ep in the all-reduce EP mode */
+    private readonly reduce: Communicator | null,
+    /** whether this rank's routed counts are its own (false: a peer reports the same routing) */
     private readonly reports: boolean,
-    epRank: number,
+    /** whether this rank adds the shared expert (false where an all-reduce would add it twice) */
+    private readonly sharedHere: boolean,
+    /** experts held here */
+    local: [number, number],
   ) {
     this.name = `moe${layer}`;
     this.weightBytes = weightBytes;
-    const n = ep?.size ?? 1;
+    const n = dispatch?.size ?? 1;
     this.epStarts = Array.from({ length: n }, (_, p) => expertRange(s.experts, n, p)[0]);
     this.epSizes = Array.from({ length: n }, (_, p) => {
       const [a, b] = expertRange(s.experts, n, p);
       return b - a;
     });
-    this.local = ep ? expertRange(s.experts, n, epRank) : [0, s.experts];
+    this.local = local;
   }
 
   static async create(piece: Extract<Piece, { kind: 'moe' }>, env: BlockEnv): Promise<MoeBlock> {
@@ -125,15 +133,19 @@ export class MoeBlock implements Block {
     const epOn = !!plan.ep && plan.ep.size > 1;
     const ep = epOn ? env.group('ep') : null;
     if (epOn && !ep) throw new Error(`rank ${env.init.rank}: ep=${plan.ep!.size} but no 'ep' group in its links`);
-    const tc = tokenClass(plan);
+    // tp=N,ep=N alternative (PARALAB_EP_TP=allreduce): no dispatch, every rank runs its experts on
+    // the rows routed to them among all tokens, and the partial outputs are all-reduced over ep.
+    const allreduce = epOn && plan.ep!.tpTokens === 'allreduce' && plan.tp.size === plan.ep!.size;
+    const tc = allreduce ? null : tokenClass(plan);
     let cls: MoeBlock['cls'] = null;
     if (tc) {
       const comm = tc.via === 'ep' ? ep : env.group('tp');
       if (!comm) throw new Error(`rank ${env.init.rank}: no '${tc.via}' group to gather the token shares of its ep group over`);
       cls = { comm, size: tc.size, index: tc.index };
     }
-    const tpReduce = !epOn && plan.tp.size > 1 ? env.group('tp') : null;
-    checkWeights(piece.layer, w, s, epOn ? expertRange(s.experts, plan.ep!.size, plan.ep!.rank) : [0, s.experts]);
+    const reduce = allreduce ? ep : !epOn && plan.tp.size > 1 ? env.group('tp') : null;
+    const local = epOn ? expertRange(s.experts, plan.ep!.size, plan.ep!.rank) : ([0, s.experts] as [number, number]);
+    checkWeights(piece.layer, w, s, local);
     const r = buildRouterGraph(`moe${piece.layer}.router`, w, s);
     const router = await createSession(r.bytes, env.session);
     let bytes = r.weightBytes;
@@ -143,8 +155,8 @@ export class MoeBlock implements Block {
       experts.push(await createSession(g.bytes, env.session));
       bytes += g.weightBytes;
     }
-    const reports = !tpReduce || plan.tp.rank === 0;
-    return new MoeBlock(piece.layer, s, router, experts, bytes, ep, cls, tpReduce, reports, plan.ep?.rank ?? 0);
+    const first = !reduce || reduce.rank === 0;
+    return new MoeBlock(piece.layer, s, router, experts, bytes, allreduce ? null : ep, cls, reduce, first, !allreduce || first, local);
   }
 
   async run(state: BatchState, stream: StreamTensors, step: BlockStep): Promise<StreamTensors> {
@@ -198,15 +210,15 @@ export class MoeBlock implements Block {
     }
 
     // EP: counts per (peer, expert), then the rows
-    const n = this.ep?.size ?? 1;
+    const n = this.dispatch?.size ?? 1;
     const rowsTo = this.epStarts.map((e0, p) => start[e0 + this.epSizes[p]] - start[e0]);
     let recv: Float32Array = send;
     let recvMeta = cnt; // [source][local expert]
     let rowsFrom = rowsTo;
-    if (this.ep) {
-      const me = this.ep.rank;
+    if (this.dispatch) {
+      const me = this.dispatch.rank;
       let tc = performance.now();
-      const meta = await this.ep.allToAllV(asF32(cnt), this.epSizes, this.epSizes.map(() => this.epSizes[me]));
+      const meta = await this.dispatch.allToAllV(asF32(cnt), this.epSizes, this.epSizes.map(() => this.epSizes[me]));
       span('counts all_to_all', tc, 'comm');
       recvMeta = asI32(meta).slice();
       const El = this.epSizes[me];
@@ -216,7 +228,7 @@ export class MoeBlock implements Block {
         return s;
       });
       tc = performance.now();
-      recv = await this.ep.allToAllV(send, rowsTo.map((r) => r * H), rowsFrom.map((r) => r * H));
+      recv = await this.dispatch.allToAllV(send, rowsTo.map((r) => r * H), rowsFrom.map((r) => r * H));
       span('dispatch all_to_all', tc, 'comm');
     }
 
@@ -225,17 +237,18 @@ export class MoeBlock implements Block {
     const result = new Float32Array(recv.length);
     const srcStart: number[] = [0];
     for (let q = 0; q < n; q++) srcStart.push(srcStart[q] + rowsFrom[q]);
-    // position of (source q, local expert e) in the receive layout
+    // position of (source q, local expert e) in the receive layout (without dispatch: the send layout)
     const at = (q: number, e: number) => {
+      if (!this.dispatch) return start[this.local[0] + e];
       let off = srcStart[q];
-      for (let f = 0; f < e; f++) off += this.ep ? recvMeta[q * El + f] : cnt[this.local[0] + f];
+      for (let f = 0; f < e; f++) off += recvMeta[q * El + f];
       return off;
     };
     for (let e = 0; e < El; e++) {
       const parts: [number, number][] = [];
       let rows = 0;
       for (let q = 0; q < n; q++) {
-        const c = this.ep ? recvMeta[q * El + e] : cnt[this.local[0] + e];
+        const c = this.dispatch ? recvMeta[q * El + e] : cnt[this.local[0] + e];
         if (c > 0) parts.push([at(q, e), c]);
         rows += c;
       }
@@ -262,9 +275,9 @@ export class MoeBlock implements Block {
 
     // 4. EP: outputs back to the rows' home ranks
     let back: Float32Array = result;
-    if (this.ep) {
+    if (this.dispatch) {
       const tc = performance.now();
-      back = await this.ep.allToAllV(result, rowsFrom.map((r) => r * H), rowsTo.map((r) => r * H));
+      back = await this.dispatch.allToAllV(result, rowsFrom.map((r) => r * H), rowsTo.map((r) => r * H));
       span('combine all_to_all', tc, 'comm');
     }
 
@@ -276,7 +289,7 @@ export class MoeBlock implements Block {
         const src = entry[i * K + j] * H;
         for (let d = 0; d < H; d++) out[o + d] += wgt * back[src + d];
       }
-      if (shared) for (let d = 0; d < H; d++) out[o + d] += shared[i * H + d];
+      if (shared && this.sharedHere) for (let d = 0; d < H; d++) out[o + d] += shared[i * H + d];
     }
     if (this.cls) {
       const tc = performance.now();
@@ -287,9 +300,9 @@ export class MoeBlock implements Block {
       const all = await this.cls.comm.allGather(out.subarray(r0 * H, r1 * H), counts);
       out.set(all, 0);
       span('all_gather', tc, 'comm');
-    } else if (this.tpReduce) {
+    } else if (this.reduce) {
       const tc = performance.now();
-      await this.tpReduce.allReduce(out);
+      await this.reduce.allReduce(out);
       span('all_reduce', tc, 'comm');
     }
     return { x: resid, delta: out };
