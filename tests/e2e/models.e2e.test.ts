@@ -2,8 +2,9 @@
  * End to end, in a real browser: the web host with the real lab (presets
  * listed from a temporary, empty cache), Debian's Chromium driven by
  * playwright-core. The Models view must list every preset, draw its chart,
- * log no console error and reach no host but 127.0.0.1.
- * Screenshots: test-artifacts/models.png (light) and models-dark.png.
+ * log no console error and reach no host but 127.0.0.1; its "fits?" table
+ * has a cell per device count. Screenshots: test-artifacts/models.png (light)
+ * and models-dark.png.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -86,11 +87,19 @@ describe.skipIf(skip)('Models view in Chromium through the web host', () => {
     });
     expect(inked).toBeGreaterThan(0.01);
 
+    // the "fits?" estimate: one row per model, one cell per device count
+    expect(await page.locator('[data-fit-model="synth-llama-small"] td[data-fits]').count()).toBe(4);
+
+    // the view scrolls inside the shell: grow the viewport to its height for full pictures
     mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: join(ARTIFACTS, 'models.png'), fullPage: true });
+    const h = await page.$eval('.content', (el) => el.scrollHeight);
+    await page.setViewportSize({ width: 1360, height: Math.max(820, h + 40) });
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: join(ARTIFACTS, 'models.png') });
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.waitForTimeout(300);
-    await page.screenshot({ path: join(ARTIFACTS, 'models-dark.png'), fullPage: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'models-dark.png') });
+    await page.setViewportSize({ width: 1360, height: 820 });
 
     // a folder that is not there is listed with the reason, through the same WebSocket call
     await page.emulateMedia({ colorScheme: 'light' });

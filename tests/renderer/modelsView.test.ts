@@ -79,10 +79,10 @@ describe('ModelsView', () => {
   it('estimates per device count whether each model fits, from the host memory', async () => {
     const w = await mountWith(fakeLab().lab);
     expect((w.get('[data-testid="fit-memory"]').element as HTMLInputElement).value).toBe('24');
-    const small = w.get('[data-testid="fit-row"][data-model-id="synth-llama-small"]');
+    const small = w.get('[data-fit-model="synth-llama-small"]');
     expect(small.findAll('td[data-fits]').map((c) => c.attributes('data-fits'))).toEqual(['true', 'true', 'true', 'true']);
     await w.get('[data-testid="fit-memory"]').setValue('0.25');
-    const cells = w.get('[data-testid="fit-row"][data-model-id="synth-llama-small"]').findAll('td[data-fits]');
+    const cells = w.get('[data-fit-model="synth-llama-small"]').findAll('td[data-fits]');
     expect(cells.map((c) => c.attributes('data-fits'))).toEqual(['false', 'false', 'true', 'true']);
     expect(cells[0].text()).toMatch(/^✗ 7\d\d\.\d MiB$/);
   });
