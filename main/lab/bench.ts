@@ -162,7 +162,7 @@ interface EngineExtras {
   tracing?: boolean;
   drainSpans?: () => RankSpan[][];
   kvBytes?: () => number[];
-  expertLoad?: () => { tokens: number[][] } | null;
+  expertLoad?: () => { tokens: number[][]; byRank?: number[][][] } | null;
 }
 
 async function runOne(o: BenchOptions, v: Variant, reference: Reference | null, progress: (p: { message: string; requestsDone?: number; requestsTotal?: number }) => void): Promise<{ record: RunRecord; dir: string; reference?: Reference }> {
@@ -306,7 +306,7 @@ async function runOne(o: BenchOptions, v: Variant, reference: Reference | null, 
       ranks,
       comm: commRows(ledgers, expected),
       correctness,
-      ...(expertLoad ? { expert_load: { tokens: expertLoad.tokens, balancedness: expertLoad.tokens.map(balancedness) } } : {}),
+      ...(expertLoad ? { expert_load: { tokens: expertLoad.tokens, balancedness: expertLoad.tokens.map(balancedness), ...(expertLoad.byRank ? { by_rank: expertLoad.byRank } : {}) } } : {}),
       trace: { source: spans ? 'engine' : recorder.spans.some((x) => x.length > 0) ? 'reconstructed' : 'none', file: 'trace.json' },
     };
     const hostSpans = requestSpans(measured.requests, measured.t0Us);
@@ -337,7 +337,8 @@ export function balancedness(perExpert: number[]): number {
 
 function shardShape(c: ModelConfig, engine: Engine, rank: number, layers: [number, number]): ShardShape {
   const ffn = c.moe ? c.moe.expertFfn * c.moe.topK + c.moe.sharedExpertFfn : c.ffn;
-  return { layers, hidden: c.hidden, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, ffn, vocab: c.vocabSize, tp: engine.spec.tp, head: engine.roles[rank]?.plan.head ?? false };
+  const spec = engine.spec;
+  return { layers, hidden: c.hidden, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, ffn, vocab: c.vocabSize, tp: spec.tp, head: engine.roles[rank]?.plan.head ?? false, sp: spec.sp, megatronSp: spec.spImpl === 'megatron' && spec.tp > 1 };
 }
 
 type Measured = { metrics: ServingMetrics; requests: RequestTimeline[]; workload: Record<string, unknown>; extraMetrics: Record<string, number>; t0Us?: number };

@@ -27,6 +27,10 @@ export interface ShardShape {
   tp: number;
   /** the rank holds the LM head (last pipeline stage) */
   head: boolean;
+  /** sequence-parallel degree (Ulysses / ring / USP: a prefill's tokens split over sp ranks) */
+  sp?: number;
+  /** Megatron sequence parallelism on the tp ranks (norm regions hold S/tp tokens) */
+  megatronSp?: boolean;
 }
 
 /** Query / KV heads on one tp rank; KV heads are replicated when tp exceeds them (the documented fallback). */
@@ -49,14 +53,20 @@ export function kvCacheBytes(s: ShardShape, seqs: number, tokens: number): numbe
  * Peak activation bytes of one step on one rank: B sequences, S new tokens
  * each, attending over T positions (T = past + S). The largest of the tensors
  * alive at once in any one segment (q = local query heads, kv = local KV heads,
- * d = head dim, H = hidden, F = FFN width / tp, V = vocab / tp):
- *   attention block: x + normed x + o-proj out   3·B·S·H
- *                    q, k, v                      B·S·(q + 2·kv)·d
- *                    scores (softmax probs)       B·q·S·T
- *                    attention output             B·S·q·d
- *   MLP block:       x + normed x + down out      3·B·S·H
- *                    gate, up, act(gate)·up       3·B·S·F
+ * d = head dim, H = hidden, F = FFN width / tp, V = vocab / tp, and
+ * s = S / sp, the tokens of this rank under sequence parallelism):
+ *   attention block: x + normed x + o-proj out   3·B·s·H
+ *                    q, k, v                      B·s·(q + 2·kv)·d
+ *                    scores (softmax probs)       B·q·S·T / sp
+ *                    attention output             B·s·q·d
+ *   MLP block:       x + normed x + down out      3·B·s·H
+ *                    gate, up, act(gate)·up       3·B·s·F
  *   LM head:         last position only           B·H + B·V
+ * Sequence parallelism splits a prefill (S > 1) only; decode steps are not
+ * split. Scores / sp: Ulysses holds q/sp heads over the whole sequence, ring
+ * S/sp queries against one KV block at a time (so ring is bounded above by this).
+ * Megatron SP keeps the norm regions at S/tp tokens: x + normed x count
+ * 2·B·S·H/tp, the gathered input B·S·H in full.
  * peak = 4 bytes × max(attention, MLP, head). Ranks without layers (none today) count the head only.
  */
 export function activationPeakBytes(s: ShardShape, B: number, S: number, T: number): number {
@@ -64,9 +74,12 @@ export function activationPeakBytes(s: ShardShape, B: number, S: number, T: numb
   const d = s.headDim;
   const F = Math.ceil(s.ffn / s.tp);
   const V = Math.ceil(s.vocab / s.tp);
+  const sp = S > 1 ? Math.max(1, s.sp ?? 1) : 1;
+  const Sl = Math.ceil(S / sp);
+  const resid = s.megatronSp && s.tp > 1 ? B * S * s.hidden * (1 + 2 / s.tp) : 3 * B * Sl * s.hidden;
   const hasLayers = s.layers[1] > s.layers[0];
-  const attn = hasLayers ? 3 * B * S * s.hidden + B * S * (q + 2 * kv) * d + B * q * S * T + B * S * q * d : 0;
-  const mlp = hasLayers ? 3 * B * S * s.hidden + 3 * B * S * F : 0;
+  const attn = hasLayers ? resid + B * Sl * (q + 2 * kv) * d + (B * q * S * T) / sp + B * Sl * q * d : 0;
+  const mlp = hasLayers ? resid + 3 * B * Sl * F : 0;
   const head = s.head ? B * s.hidden + B * V : 0;
   return F32 * Math.max(attn, mlp, head);
 }

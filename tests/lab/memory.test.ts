@@ -25,6 +25,12 @@ describe('accounted memory', () => {
     expect(activationPeakBytes(tiny, 1, 64, 64)).toBe(4 * 57344);
     // a stage without the head, tp=2: MLP 3·8·64 + 3·8·88 = 3648
     expect(activationPeakBytes({ ...tiny, tp: 2, head: false }, 1, 8, 8)).toBe(4 * 3648);
+    // sp=2 splits a prefill: s = 4 tokens; attention 3·4·64 + 4·16·8 + 8·8·8/2 + 4·8·8 = 768+512+256+256 = 1792,
+    // MLP 768 + 3·4·176 = 2880; decode steps are not split
+    expect(activationPeakBytes({ ...tiny, sp: 2 }, 1, 8, 8)).toBe(4 * 2880);
+    expect(activationPeakBytes({ ...tiny, sp: 2 }, 1, 1, 9)).toBe(activationPeakBytes(tiny, 1, 1, 9));
+    // Megatron SP at tp=2: norm regions at S/2, gathered input in full: 8·64·(1 + 1) = 1024; MLP 1024 + 3·8·88 = 3136
+    expect(activationPeakBytes({ ...tiny, tp: 2, head: false, megatronSp: true }, 1, 8, 8)).toBe(4 * 3136);
     // decode (S=1) is smaller than the prefill it follows
     expect(workloadActivationPeak(tiny, 1, 8, 4)).toBe(activationPeakBytes(tiny, 1, 8, 8));
   });
