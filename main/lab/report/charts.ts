@@ -173,3 +173,26 @@ export function timelineChart(run: RunRecord, trace: TraceEvent[], l: L, maxSpan
     110 + 34 * world,
   );
 }
+
+/** MoE runs: tokens routed to each expert of each layer (heatmap), the balance per layer in the title. */
+export function expertLoadChart(run: RunRecord, l: L): string | null {
+  const load = run.expert_load;
+  if (!load || load.tokens.length === 0) return null;
+  const layers = load.tokens.length;
+  const experts = load.tokens[0]?.length ?? 0;
+  const data = load.tokens.flatMap((row, layer) => row.map((n, e) => [e, layer, n]));
+  const max = Math.max(1, ...data.map((x) => x[2]));
+  const worst = Math.max(...load.balancedness.filter((b) => Number.isFinite(b)));
+  return renderSvg(
+    {
+      title: { text: `${l.expertLoad}: ${run.label} (max ÷ mean ≤ ${Number.isFinite(worst) ? worst.toFixed(2) : '–'})`, left: 'center', top: 4, textStyle: { fontSize: 13, fontWeight: 600 } },
+      grid: { left: 80, right: 90, top: 40, bottom: 52 },
+      xAxis: { type: 'category', name: 'expert', nameLocation: 'middle', nameGap: 26, data: Array.from({ length: experts }, (_, e) => String(e)) },
+      yAxis: { type: 'category', data: Array.from({ length: layers }, (_, i) => `layer ${i}`), inverse: true },
+      visualMap: { min: 0, max, calculable: false, orient: 'vertical', right: 10, top: 'middle', inRange: { color: ['#eef3fc', PALETTE[0]] } },
+      series: [{ type: 'heatmap', data, label: { show: experts * layers <= 128, fontSize: 10 } }],
+    },
+    880,
+    90 + 26 * layers,
+  );
+}

@@ -8,7 +8,7 @@
  */
 import type { ClaimRow, Lang, RunRecord, TraceEvent } from '../contract';
 import { aspectLabel, labels, type L } from './i18n';
-import { commChart, latencyChart, memoryChart, percentileChart, throughputChart, timeChart, timelineChart } from './charts';
+import { commChart, expertLoadChart, latencyChart, memoryChart, percentileChart, throughputChart, timeChart, timelineChart } from './charts';
 import { correctnessText, fmtBytes, fmtNum } from './text';
 
 export function esc(s: unknown): string {
@@ -114,7 +114,8 @@ function runDetails(r: RunRecord, trace: TraceEvent[] | undefined, l: L): string
   const tl = trace ? timelineChart(r, trace, l) : null;
   const source = (r['trace'] as { source?: string } | undefined)?.source;
   const timeline = tl ? `<div class="chart">${tl}</div>${source === 'reconstructed' ? `<p class="note">${esc(l.timelineNote)}</p>` : ''}` : `<p class="note">${esc(l.noTrace)}</p>`;
-  return `<section class="run"><h3>${esc(r.label)} <span class="note">${esc(r.id)}</span></h3>${cfg}${ranks}${comm}${timeline}</section>`;
+  const experts = expertLoadChart(r, l);
+  return `<section class="run"><h3>${esc(r.label)} <span class="note">${esc(r.id)}</span></h3>${cfg}${ranks}${comm}${timeline}${experts ? `<div class="chart">${experts}</div>` : ''}</section>`;
 }
 
 export function renderHtml(runs: RunRecord[], claims: ClaimRow[], o: { lang?: Lang; traces?: (TraceEvent[] | undefined)[]; generated?: Date } = {}): string {

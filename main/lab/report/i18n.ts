@@ -71,6 +71,7 @@ const EN = {
   timelineNote: 'Spans reconstructed from per-step totals (order within a step not measured).',
   noTrace: 'No per-rank spans recorded for this run.',
   requestS: 'requests/s',
+  expertLoad: 'Tokens routed per expert',
 } as const;
 
 type Labels = Record<keyof typeof EN, string>;
@@ -145,6 +146,7 @@ const ZH: Labels = {
   timelineNote: '时间段由每步合计重建（步内顺序未测量）。',
   noTrace: '本次运行没有记录 rank 时间段。',
   requestS: '请求/s',
+  expertLoad: '每个专家路由到的 token 数',
 };
 
 export type L = Labels;
