@@ -25,6 +25,13 @@ describe('reports', () => {
     expect(r.claims.filter((c) => c.strategy === 'TP' && c.aspect === 'throughput')[0].verdict).toBe('borne_out');
   });
 
+  it('draws the expert load of an MoE run', async () => {
+    const moe = { ...makeRecord({ label: 'moe' }), expert_load: { tokens: [[4, 0, 2, 2], [2, 2, 2, 2]], balancedness: [2, 1] } };
+    const html = (await renderReport([moe], { format: 'html' })).data.toString('utf8');
+    expect(html).toContain('Tokens routed per expert: moe (max ÷ mean ≤ 2.00)');
+    expect((await renderReport([makeRecord()], { format: 'html' })).data.toString('utf8')).not.toContain('Tokens routed per expert');
+  });
+
   it('speaks Chinese with --lang zh-CN', async () => {
     const html = (await renderReport(runs, { format: 'html', lang: 'zh-CN' })).data.toString('utf8');
     expect(html).toContain('结论检验');
