@@ -8,16 +8,24 @@
  * replica finished early by EOS).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { verify } from '../../main/engine/verify';
 import { Engine } from '../../main/engine/engine';
+import { writeSyntheticModel } from '../../main/engine/model/synth';
+import { presetConfig } from '../../main/engine/model/presets';
 
 let cache: string;
-beforeAll(() => {
+let qwenMoe: string;
+beforeAll(async () => {
   cache = mkdtempSync(path.join(os.tmpdir(), 'paralab-ep-'));
   process.env.PARALAB_CACHE = cache;
+  // Qwen2-MoE: shared expert with a sigmoid gate, no renormalisation of the top-k weights, QKV bias
+  qwenMoe = path.join(cache, 'qwen2-moe');
+  mkdirSync(qwenMoe);
+  const base = presetConfig('synth-moe-tiny');
+  await writeSyntheticModel(qwenMoe, { ...base, family: 'qwen2_moe', hfArchitecture: 'Qwen2MoeForCausalLM', qkvBias: true, moe: { ...base.moe!, normTopK: false, sharedExpertFfn: 80 } }, { seed: 13 });
 });
 afterAll(() => rmSync(cache, { recursive: true, force: true }));
 
@@ -25,7 +33,7 @@ const MODEL = 'synth-moe-tiny';
 const prompt37 = Array.from({ length: 37 }, (_, i) => (i * 37 + 11) % 512);
 
 describe('verify: EP plans reproduce single on synth-moe-tiny', () => {
-  for (const spec of ['dp=2,ep=2', 'tp=2,ep=2', 'dp=4,ep=4', 'pp=2,dp=2,ep=2']) {
+  for (const spec of ['dp=2,ep=2', 'tp=2,ep=2', 'dp=4,ep=4', 'pp=2,dp=2,ep=2', 'dp=2,tp=2,ep=4', 'tp=2']) {
     it(`${spec}, 37-token prompt`, async () => {
       const r = await verify({ model: MODEL, parallel: spec, promptIds: prompt37, maxNewTokens: 6, threadsPerRank: 1 });
       expect(r.tokens_equal).toBe(true);
@@ -34,6 +42,13 @@ describe('verify: EP plans reproduce single on synth-moe-tiny', () => {
       expect(r.tokens).toHaveLength(6);
     });
   }
+
+  it('Qwen2-MoE (shared expert, no renormalisation): tp=2 (sliced experts), dp=2,ep=2, tp=2,ep=2', async () => {
+    for (const spec of ['tp=2', 'dp=2,ep=2', 'tp=2,ep=2']) {
+      const r = await verify({ model: qwenMoe, parallel: spec, promptIds: prompt37.slice(0, 11), maxNewTokens: 4, threadsPerRank: 1 });
+      expect(r.passed, spec).toBe(true);
+    }
+  });
 
   it('dp=2,ep=2 and tp=2,ep=2, 300-token prompt', async () => {
     const long = Array.from({ length: 300 }, (_, i) => (i * 131 + 7) % 512);
@@ -60,7 +75,7 @@ async function withEngine<T>(parallel: string, f: (e: Engine) => Promise<T>): Pr
 }
 
 describe('comm ledger and expert load', () => {
-  for (const spec of ['dp=2,ep=2', 'tp=2,ep=2', 'pp=2,dp=2,ep=2']) {
+  for (const spec of ['dp=2,ep=2', 'tp=2,ep=2', 'pp=2,dp=2,ep=2', 'dp=2,tp=2,ep=4']) {
     it(`${spec}: measured bytes equal the closed form from routed counts; load sums to tokens × top-k`, async () => {
       await withEngine(spec, async (e) => {
         e.resetTimes();
