@@ -86,6 +86,37 @@ describe('lab bench', () => {
   });
 });
 
+describe('lab bench --workload serving', () => {
+  const serving = existsSync(path.resolve(__dirname, '../../main/lab/serving.ts'));
+
+  it.skipIf(!serving)('runs Poisson requests on single;tp=2: vLLM metrics from request timelines, one process per rank', async () => {
+    const out = path.join(tmp, 'serving-runs');
+    const r = await lab(['bench', '--model', 'synth-llama-tiny', '--parallel', 'single;tp=2', '--workload', 'serving', '--requests', '6', '--rate', '50', '--prompt-len', '6', '--output-len', '4', '--out', out, '--json', '--slo-ttft', '10000'], env(), 240_000);
+    expect(r.code, r.stderr).toBe(0);
+    const got = (JSON.parse(r.stdout) as { runs: RunRecord[] }).runs;
+    expect(got.map((x) => x.parallel.spec)).toEqual(['single', 'tp=2']);
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
+    for (const rec of got) {
+      expect(validate(rec), JSON.stringify(validate.errors)).toBe(true);
+      expect(rec.workload).toMatchObject({ kind: 'serving', requests: 6, rate: 50 });
+      expect(rec.metrics['completed']).toBe(6);
+      expect(rec.metrics.request_s).toBeGreaterThan(0);
+      expect(rec.metrics.ttft_ms.p99).toBeGreaterThanOrEqual(rec.metrics.ttft_ms.p50);
+      expect(rec.metrics['goodput_req_s']).toBeGreaterThan(0);
+      const trace = JSON.parse(readFileSync(path.join(out, rec.id, 'trace.json'), 'utf8')) as TraceEvent[];
+      const pids = trace.filter((e) => e.ph === 'M' && e.name === 'process_name').map((e) => e.pid);
+      for (let k = 0; k < rec.parallel.world; k++) expect(pids).toContain(k);
+      expect(trace.filter((e) => e.ph === 'X' && e.cat === 'request')).toHaveLength(6); // the host process: one span per request
+    }
+  });
+
+  it.skipIf(serving)('says clearly that serving is not in this build', async () => {
+    const r = await lab(['bench', '--model', 'synth-llama-tiny', '--parallel', 'tp=2', '--workload', 'serving', '--out', path.join(tmp, 'x')], env());
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/--workload serving is not available in this build/);
+  });
+});
+
 describe('lab report', () => {
   const out = (f: string) => path.join(tmp, `report.${f}`);
 
