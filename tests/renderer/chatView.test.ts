@@ -114,3 +114,18 @@ describe('ChatView', () => {
     expect(tokenTimings([{ ms: 10 }, { ms: 13 }, { ms: 19 }])).toEqual({ ttft: 10, itl: [3, 6], meanItl: 4.5 });
   });
 });
+
+describe('ChatView spec check', () => {
+  it("checks the chat's spec as it is typed and blocks sending a spec the engine refuses", async () => {
+    const w = mount(ChatView);
+    await flushPromises();
+    expect(s.calls.checkSpec).toEqual(['tp=2']);
+    expect(w.get('[data-testid="chat-spec-ok"]').text()).toBe('2 ranks');
+    await w.get('[data-testid="chat-spec"]').setValue('tp=3');
+    await new Promise((r) => setTimeout(r, 200));
+    await flushPromises();
+    expect(w.get('[data-testid="chat-spec-message"]').text()).toContain('tp=3 does not divide 8 attention heads');
+    await w.get('[data-testid="chat-input"]').setValue('hi');
+    expect((w.get('[data-testid="chat-send"]').element as HTMLButtonElement).disabled).toBe(true);
+  });
+});

@@ -59,11 +59,13 @@ describe('LabView', () => {
     expect(w.findAll('[data-testid="queue"] li')).toHaveLength(0);
     expect(w.get('[data-testid="job"]').attributes('data-state')).toBe('running');
 
-    s.emit({ kind: 'progress', task: 'bench', done: 1, total: 3, message: 'tp=2: prefill rep 2/5' });
+    s.emit({ kind: 'progress', task: 'bench:job-1', done: 1, total: 3, message: 'tp=2: prefill rep 2/5' });
+    s.emit({ kind: 'progress', task: 'bench:other-job', done: 0, total: 1, message: 'not this one' });
     s.emit({ kind: 'job', job: { jobId: 'job-1', state: 'running', specs: ['single', 'tp=2', 'tp=4'], done: 1, runIds: ['r-single'], message: 'running tp=2', error: null } });
     await flushPromises();
     expect(w.get('[data-testid="job"]').text()).toContain('1/3');
     expect(w.get('[data-testid="job"]').text()).toContain('tp=2: prefill rep 2/5');
+    expect(w.get('[data-testid="job"]').text()).not.toContain('not this one');
     expect(w.get('.fill').attributes('style')).toContain('width: 33%');
 
     await w.get('[data-testid="job-cancel"]').trigger('click');

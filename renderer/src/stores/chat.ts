@@ -7,7 +7,7 @@
  */
 import { defineStore } from 'pinia';
 import { ref } from 'vue';
-import type { ChatMessage, DeviceKindName, GenerateResult } from '../../../main/lab/contract';
+import type { ChatMessage, DeviceKindName, GenerateResult, SpecCheck } from '../../../main/lab/contract';
 import { lab } from '../api';
 import { errorText, onLabEvent } from './events';
 
@@ -59,6 +59,26 @@ export const useChatStore = defineStore('chat', () => {
   const turns = ref<Turn[]>([]);
   const streaming = ref<string | null>(null);
   const status = ref<string | null>(null);
+  /** the engine's verdict on (model, spec), checked as the user types; null until known */
+  const check = ref<SpecCheck | null>(null);
+  /** the (model, spec) that `check` answers */
+  const checkedFor = ref('');
+  let checkSeq = 0;
+
+  async function validate(): Promise<void> {
+    const mine = ++checkSeq;
+    const asked = { model: model.value, parallel: spec.value };
+    try {
+      const c = await lab().checkSpec(asked);
+      if (mine === checkSeq) {
+        check.value = c;
+        checkedFor.value = `${asked.model}\n${asked.parallel}`;
+      }
+    } catch {
+      // a lab without checkSpec: the turn itself will report a bad spec
+      if (mine === checkSeq) check.value = null;
+    }
+  }
 
   onLabEvent('token', (e) => {
     if (e.requestId !== streaming.value) return;
@@ -130,5 +150,5 @@ export const useChatStore = defineStore('chat', () => {
     if (!streaming.value) turns.value = [];
   }
 
-  return { model, spec, device, threads, system, maxNewTokens, stop, sampling, turns, streaming, status, send, regenerate, cancel, clear };
+  return { model, spec, device, threads, system, maxNewTokens, stop, sampling, turns, streaming, status, check, checkedFor, validate, send, regenerate, cancel, clear };
 });

@@ -8,7 +8,7 @@ import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
 import type { BenchJob, BenchRequest, DeviceKindName, SpecCheck, WorkloadKind } from '../../../main/lab/contract';
 import { lab } from '../api';
-import { DEFAULT_FORM, specString, worldOf, type MeshForm } from '../spec';
+import { DEFAULT_FORM, parseForm, specString, worldOf, type MeshForm } from '../spec';
 import { errorText, onLabEvent } from './events';
 import { useRunsStore } from './runs';
 
@@ -38,21 +38,25 @@ export const useLabStore = defineStore('lab', () => {
 
   const queue = ref<string[]>([]);
   const jobs = ref<BenchJob[]>([]);
-  const progress = ref<{ task: string; done: number; total: number; message: string } | null>(null);
+  /** latest progress per job (the lab's task is `bench:<jobId>`), or under the task name for others */
+  const progress = ref<Record<string, { done: number; total: number; message: string }>>({});
   const startError = ref<string | null>(null);
   const starting = ref(false);
   const running = computed(() => jobs.value.filter((j) => j.state === 'running'));
 
   onLabEvent('job', (e) => upsert(e.job));
   onLabEvent('progress', (e) => {
-    if (e.task !== 'chat') progress.value = { task: e.task, done: e.done, total: e.total, message: e.message };
+    if (e.task === 'chat') return;
+    const key = e.task.startsWith('bench:') ? e.task.slice('bench:'.length) : e.task;
+    progress.value = { ...progress.value, [key]: { done: e.done, total: e.total, message: e.message } };
   });
 
   function upsert(job: BenchJob): void {
     const before = jobs.value.find((j) => j.jobId === job.jobId);
     jobs.value = before ? jobs.value.map((j) => (j.jobId === job.jobId ? job : j)) : [job, ...jobs.value];
     if (job.state !== 'running' && before?.state === 'running') {
-      progress.value = null;
+      const { [job.jobId]: _finished, ...rest } = progress.value;
+      progress.value = rest;
       if (job.runIds.length) void useRunsStore().refresh(job.runIds);
     }
   }
@@ -75,6 +79,11 @@ export const useLabStore = defineStore('lab', () => {
     } finally {
       if (mine === checkSeq) checking.value = false;
     }
+  }
+
+  /** Loads a queued spec back into the mesh form. */
+  function edit(s: string): void {
+    form.value = parseForm(s);
   }
 
   function enqueue(s = spec.value): void {
@@ -134,5 +143,5 @@ export const useLabStore = defineStore('lab', () => {
     }
   }
 
-  return { model, form, device, threads, verify, workload, spec, world, check, checking, checkError, queue, jobs, running, progress, startError, starting, validate, enqueue, dequeue, request, run, cancel, loadJobs };
+  return { model, form, device, threads, verify, workload, spec, world, check, checking, checkError, queue, jobs, running, progress, startError, starting, validate, edit, enqueue, dequeue, request, run, cancel, loadJobs };
 });
