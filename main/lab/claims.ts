@@ -207,7 +207,13 @@ function judge(s: Strategy, a: Aspect, runs: RunRecord[]): Judged {
       const pp = peer('PP');
       if (pp) {
         const wp = maxWeights(pp);
-        return J(w < wp, `${spec}: largest rank ${mib(w)} vs pp=${n} ${mib(wp)}: finer than PP?`, `${spec}：最大 rank ${mib(w)}，pp=${n} 为 ${mib(wp)}：是否比 PP 更细？`, [pp.id]);
+        const same = Math.abs(w - wp) <= 0.02 * wp;
+        return J(
+          w < wp && !same,
+          `${spec}: largest rank ${mib(w)} vs pp=${n} ${mib(wp)}${same ? ': the same bytes at the same degree — TP cuts inside every layer, PP between layers, but neither holds less' : ': less than PP?'}`,
+          `${spec}：最大 rank ${mib(w)}，pp=${n} 为 ${mib(wp)}${same ? '：相同并行度下字节数相同——TP 在每层内部切分，PP 在层之间切分，但每个设备保存的并不更少' : '：是否少于 PP？'}`,
+          [pp.id],
+        );
       }
       return J(r <= 1.2 / n, `${spec}: ${base}; split: ≤ ×${f(1.2 / n)} (no pp=${n} run to compare with)`, `${spec}：${zh}；切分：≤ ×${f(1.2 / n)}（没有 pp=${n} 运行）`);
     }
