@@ -7,7 +7,7 @@
  *      Compare's charts draw real pixels of their series colours;
  *   4. the chat streams tokens under tp=2 and shows TTFT / inter-token latency and ranks;
  *   5. Reports exports the runs (a real browser download) and shows the claims.
- * Screenshots per view go to test-artifacts/ (lab.png, compare.png, chat.png,
+ * Screenshots per view go to test-artifacts/ (lab.png, lab-mesh.png, compare.png, chat.png,
  * reports.png, learn.png, learn-zh.png; models.png comes from models.e2e).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -155,6 +155,12 @@ describe.skipIf(skip)('the lab UI in Chromium through the web host', () => {
     const state = await page.getAttribute('[data-testid="job"]', 'data-state');
     if (state !== 'done') throw new Error(`the benchmark job ended ${state}: ${await page.textContent('[data-testid="job"]')}`);
     await shot('lab.png');
+    // a hybrid mesh: the diagram shows replicas, stages and TP groups (8 ranks)
+    await page.fill('[data-testid="axis-dp"]', '2');
+    await page.fill('[data-testid="axis-pp"]', '2');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="mesh-rank"]').length === 8, undefined, { timeout: 10_000 });
+    expect(await page.textContent('[data-testid="spec-string"]')).toBe('dp=2,pp=2,tp=2');
+    await shot('lab-mesh.png');
 
     await go('compare');
     await page.waitForSelector('[data-testid="chart-throughput"] canvas', { timeout: 20_000 });
