@@ -1,7 +1,9 @@
 /**
  * LabApi over the web host's WebSocket (`/api`): the browser-side twin of the
  * preload. Requests carry ids and wait for their answer; events fan out to
- * subscribers; a closed socket fails what is pending and reopens on the next call.
+ * subscribers; a closed socket fails what is pending and reopens on the next
+ * call — or by itself, with backoff, while anyone listens to events (a
+ * benchmark's progress must keep arriving after a dropped connection).
  */
 import { LAB_API_VERSION, LAB_METHODS, type LabApi, type LabEvent, type LabMethod, type WireMessage, type WireRequest } from '../../main/lab/contract';
 
@@ -13,6 +15,23 @@ export function connectWebSocketLab(url: string, open: SocketFactory = (u) => ne
   const listeners = new Set<(e: LabEvent) => void>();
   let nextId = 1;
   let socket: Promise<WebSocket> | null = null;
+  let retries = 0;
+  let reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** Reopens the socket after a drop while there are event listeners (0.5 s, 1 s, 2 s … up to 10 s). */
+  function keepListening(): void {
+    if (!listeners.size || reconnectTimer || socket) return;
+    const delay = Math.min(10_000, 500 * 2 ** retries++);
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = null;
+      if (socket || !listeners.size) return;
+      socket = connect();
+      socket.then(
+        () => (retries = 0),
+        () => undefined,
+      );
+    }, delay);
+  }
 
   function connect(): Promise<WebSocket> {
     return new Promise((resolve, reject) => {
@@ -24,6 +43,7 @@ export function connectWebSocketLab(url: string, open: SocketFactory = (u) => ne
         reject(new Error('could not connect to the lab (is `lab serve` still running, and was the page opened with its token?)'));
         for (const p of pending.values()) p.reject(new Error('the connection to the lab closed'));
         pending.clear();
+        keepListening();
       };
     });
   }

@@ -108,3 +108,13 @@ describe('per-rank timeline', () => {
     expect(outside).toBeNull();
   });
 });
+
+describe('per-rank timeline at scale', () => {
+  it('reduces a trace of 300k spans without hitting the argument limit', () => {
+    const big = Array.from({ length: 300_000 }, (_, i) => ({ name: 's', cat: i % 2 ? 'compute' : 'comm', ph: 'X', ts: 5_000 + i, dur: 1, pid: i % 4, tid: 0 }));
+    const t = timelineSpans(big);
+    expect(t.rows).toHaveLength(4);
+    expect(t.spans.compute.length + t.spans.transfer.length).toBe(300_000);
+    expect(t.spans.transfer[0][1]).toBe(0);
+  });
+});

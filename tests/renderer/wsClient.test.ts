@@ -1,6 +1,6 @@
 // @vitest-environment happy-dom
 /** The browser's LabApi over a WebSocket, against a scripted fake socket: ids, results, errors, events, disconnects. */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { connectWebSocketLab } from '../../renderer/src/wsClient';
 import type { LabEvent, WireRequest } from '../../main/lab/contract';
 
@@ -74,5 +74,46 @@ describe('connectWebSocketLab', () => {
     expect(sockets).toHaveLength(2);
     sockets[1].reply({ v: 1, id: 2, ok: true, result: 'ok' });
     await expect(again).resolves.toBe('ok');
+  });
+});
+
+describe('connectWebSocketLab keeps the event stream', () => {
+  it('reopens a dropped socket by itself while someone listens, with backoff', async () => {
+    vi.useFakeTimers();
+    try {
+      const { lab, sockets } = setup();
+      const got: LabEvent[] = [];
+      lab.onEvent((e) => got.push(e));
+      void lab.info().catch(() => undefined);
+      await vi.advanceTimersByTimeAsync(0);
+      sockets[0].onclose?.();
+      await vi.advanceTimersByTimeAsync(499);
+      expect(sockets).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(2);
+      expect(sockets).toHaveLength(2);
+      const e: LabEvent = { kind: 'job', job: { jobId: 'j', state: 'done', specs: ['single'], done: 1, runIds: ['r'], message: 'done', error: null } };
+      sockets[1].reply({ v: 1, event: e });
+      expect(got).toEqual([e]);
+      // a reopen that worked resets the backoff to 0.5 s
+      sockets[1].onclose?.();
+      await vi.advanceTimersByTimeAsync(501);
+      expect(sockets).toHaveLength(3);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('does not reopen when nobody listens', async () => {
+    vi.useFakeTimers();
+    try {
+      const { lab, sockets } = setup();
+      void lab.info().catch(() => undefined);
+      await vi.advanceTimersByTimeAsync(0);
+      sockets[0].onclose?.();
+      await vi.advanceTimersByTimeAsync(20_000);
+      expect(sockets).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

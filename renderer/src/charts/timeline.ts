@@ -50,7 +50,8 @@ export function timelineSpans(events: TraceEvent[]): TimelineSpans {
   const complete = events.filter((e) => e.ph === 'X' && typeof e.dur === 'number');
   const pids = [...new Set(complete.map((e) => e.pid))].sort((a, b) => a - b);
   const row = new Map(pids.map((p, i) => [p, i]));
-  const t0 = complete.length ? Math.min(...complete.map((e) => e.ts)) : 0;
+  // a loop, not Math.min(...spread): traces of long runs hold far more events than the argument limit
+  const t0 = complete.reduce((m, e) => Math.min(m, e.ts), complete.length ? Infinity : 0);
   const spans = { compute: [], transfer: [], wait: [], bubble: [] } as TimelineSpans['spans'];
   const totals = { compute: 0, transfer: 0, wait: 0, bubble: 0 };
   let skipped = 0;
