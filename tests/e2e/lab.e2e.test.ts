@@ -158,7 +158,7 @@ describe.skipIf(skip)('the lab UI in Chromium through the web host', () => {
     // a hybrid mesh: the diagram shows replicas, stages and TP groups (8 ranks)
     await page.fill('[data-testid="axis-dp"]', '2');
     await page.fill('[data-testid="axis-pp"]', '2');
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid="mesh-rank"]').length === 8, undefined, { timeout: 10_000 });
+    await expect.poll(() => page.locator('[data-testid="mesh-rank"]').count(), { timeout: 10_000 }).toBe(8);
     expect(await page.textContent('[data-testid="spec-string"]')).toBe('dp=2,pp=2,tp=2');
     await shot('lab-mesh.png');
 
