@@ -38,7 +38,7 @@ import { WeightStore, validateWeights } from './model/weights';
 /** Axes this build executes; the spec parser accepts the full grammar and refuses the rest clearly. */
 export const SUPPORTED_AXES = ['dp', 'pp', 'tp', 'sp', 'ep'] as const;
 /** sp_impl values this build executes. */
-export const SUPPORTED_SP_IMPL = ['ulysses', 'ring', 'usp'] as const;
+export const SUPPORTED_SP_IMPL = ['ulysses', 'ring', 'usp', 'megatron'] as const;
 
 export interface EngineOptions {
   model: string;

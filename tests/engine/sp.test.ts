@@ -34,6 +34,17 @@ describe('verify: sequence-parallel plans reproduce single on synth-llama-tiny',
     });
   }
 
+  it('tp=2,sp_impl=megatron (and with pp=2)', async () => {
+    for (const [spec, promptIds] of [
+      ['tp=2,sp_impl=megatron', prompt37],
+      ['tp=2,sp_impl=megatron', prompt301],
+      ['pp=2,tp=2,sp_impl=megatron', prompt37],
+    ] as const) {
+      const r = await verify({ model: 'synth-llama-tiny', parallel: spec, promptIds: [...promptIds], maxNewTokens: 4, threadsPerRank: 1 });
+      expect(r.passed, `${spec}, ${promptIds.length} tokens`).toBe(true);
+    }
+  });
+
   it('naive ring chunks, a prompt shorter than the chunks, and kv heads replicated (sp=8 > 4 kv heads)', async () => {
     for (const [spec, promptIds] of [
       ['sp=2,sp_impl=ring,ring_chunks=naive', prompt37],
@@ -65,11 +76,12 @@ describe('batches and hybrids', () => {
     expect(await run('sp=2,sp_impl=ring')).toEqual(want);
     expect(await run('pp=2,sp=2,micro=2')).toEqual(want);
     expect(await run('dp=2,sp=2,sp_impl=usp,ulysses=2')).toEqual(want);
+    expect(await run('tp=2,sp_impl=megatron')).toEqual(want);
   });
 });
 
 describe('comm ledger', () => {
-  for (const spec of ['sp=4', 'sp=4,sp_impl=ring', 'sp=4,sp_impl=usp,ulysses=2', 'pp=2,sp=2,sp_impl=ring,micro=2']) {
+  for (const spec of ['sp=4', 'sp=4,sp_impl=ring', 'sp=4,sp_impl=usp,ulysses=2', 'pp=2,sp=2,sp_impl=ring,micro=2', 'tp=2,sp_impl=megatron', 'pp=2,tp=2,sp_impl=megatron,micro=2']) {
     it(`${spec}: measured bytes per op equal the closed form (prefill + decode)`, async () => {
       const e = await Engine.start({ model: 'synth-llama-tiny', parallel: spec, threadsPerRank: 1 });
       try {

@@ -114,8 +114,9 @@ export interface AttnIo extends StreamIn {
  * Self-attention sublayer: addNorm → QKV projection → attention with RoPE and
  * KV cache → o_proj. For TP the output is a partial sum the caller all-reduces.
  */
-export function emitAttention(g: GraphBuilder, p: string, w: AttnWeights, s: AttnShape, io: AttnIo) {
-  const [normed, resid] = addNorm(g, `${p}.input`, io, w.inputNorm, s.hidden, s.eps);
+export function emitAttention(g: GraphBuilder, p: string, w: AttnWeights, s: AttnShape, io: AttnIo, prenormed?: string) {
+  // Megatron-SP normalises its sequence shard in a graph of its own and passes the gathered result in.
+  const [normed, resid] = prenormed ? [prenormed, ''] : addNorm(g, `${p}.input`, io, w.inputNorm, s.hidden, s.eps);
   const qd = s.heads * s.headDim;
   const kvd = s.kvHeads * s.headDim;
   let qkv = g.op('MatMul', [normed, g.init(`${p}.wqkv`, w.wqkv, [s.hidden, qd + 2 * kvd])]);
@@ -172,8 +173,8 @@ function opsAttention(g: GraphBuilder, s: AttnShape, q: string, k: string, v: st
 }
 
 /** SwiGLU MLP sublayer: addNorm → [gate|up] projection → silu(gate)·up → down_proj (partial sum under TP). */
-export function emitMlp(g: GraphBuilder, p: string, w: MlpWeights, s: MlpShape, io: StreamIn) {
-  const [normed, resid] = addNorm(g, `${p}.post`, io, w.postNorm, s.hidden, s.eps);
+export function emitMlp(g: GraphBuilder, p: string, w: MlpWeights, s: MlpShape, io: StreamIn, prenormed?: string) {
+  const [normed, resid] = prenormed ? [prenormed, ''] : addNorm(g, `${p}.post`, io, w.postNorm, s.hidden, s.eps);
   const gu = g.op('MatMul', [normed, g.init(`${p}.wgu`, w.wgu, [s.hidden, 2 * s.ffn])]);
   const [gate, up] = g.node('Split', [gu, g.ints([s.ffn, s.ffn])], 2, { axis: -1 });
   const silu = g.op('Mul', [gate, g.op('Sigmoid', [gate])]);

@@ -9,6 +9,11 @@
  *       all_gather: the vocab-parallel logits on the last stage, B_m·V_r per rank
  *   PP  send L_m floats to the next stage, recv L_m from the previous one
  *   DP  nothing between ranks
+ *   Megatron-SP (tp=N,sp_impl=megatron, steps of ≥ N tokens) per layer 2
+ *       all_gather + 2 reduce_scatter of the sequence shards (B_m·S_r·H each)
+ *       instead of 2 all_reduce; the embedding is reduce-scattered; the last
+ *       stage broadcasts the last token's (resid, delta) rows, 2·B_m·H, from
+ *       tp rank N−1; decode steps are plain TP
  *   SP  per layer (see spLayerComm): Ulysses all-to-all of q,k,v forward and
  *       o back, ring passes of whole K/V caches, all-gathers in decode, and
  *       the last token's logits sent to sp rank 0 after a split prefill
@@ -48,9 +53,40 @@ export function stepComm(into: Expected, role: RankRole, place: RankPlace, confi
       spLayerComm(into, spPlan, config, b - a, S, sp!, layers[1] - layers[0], head);
     }
   }
+  // Megatron-SP splits a step of at least tp tokens into sequence shards
+  const megatron = role.plan.sp?.impl === 'megatron' && tp.size > 1 && S >= tp.size;
   for (let i = 0; i < m; i++) {
     const [a, b] = splitEven(B, m, i);
-    const L = (b - a) * Sl * config.hidden;
+    const H = config.hidden;
+    if (megatron) {
+      const Bm = b - a;
+      const counts = Array.from({ length: tp.size }, (_, r) => {
+        const [s0, s1] = splitEven(S, tp.size, r);
+        return Bm * (s1 - s0) * H;
+      });
+      const sub = 2 * (layers[1] - layers[0]);
+      const ag = closedForm.allGather(tp.size, tp.rank, counts);
+      const rs = closedForm.reduceScatter(tp.size, tp.rank, counts);
+      addExpected(into, 'all_gather', sub, sub * ag.sent, sub * ag.recv);
+      addExpected(into, 'reduce_scatter', sub + (embed ? 1 : 0), (sub + (embed ? 1 : 0)) * rs.sent, (sub + (embed ? 1 : 0)) * rs.recv);
+      if (head && layers[1] > layers[0]) {
+        const bc = closedForm.broadcast(tp.size, tp.rank, tp.size - 1, 2 * Bm * H);
+        addExpected(into, 'broadcast', 1, bc.sent, bc.recv);
+      }
+      if (head) {
+        const vc = Array.from({ length: tp.size }, (_, r) => {
+          const [v0, v1] = splitEven(config.vocabSize, tp.size, r);
+          return Bm * (v1 - v0);
+        });
+        const g = closedForm.allGather(tp.size, tp.rank, vc);
+        addExpected(into, 'all_gather', 1, g.sent, g.recv);
+      }
+      const Lx = counts[tp.rank];
+      if (place.next !== null) addExpected(into, 'send', 1, 4 * Lx, 0);
+      if (place.prev !== null) addExpected(into, 'recv', 1, 0, 4 * Lx);
+      continue;
+    }
+    const L = (b - a) * Sl * H;
     if (tp.size > 1) {
       const calls = 2 * (layers[1] - layers[0]) + (embed ? 1 : 0);
       const ar = closedForm.allReduce(tp.size, tp.rank, L);

@@ -158,10 +158,14 @@ export class Executor {
         feeds.ids = new ort.Tensor('int64', input.ids, [B, S]);
       } else {
         if (!stream) throw new Error(`segment ${seg.name} needs the residual stream`);
-        feeds.x = new ort.Tensor('float32', stream.x, [B, S, this.hidden]);
+        // A block may hand on fewer positions than the step has (Megatron-SP
+        // passes only the last token on to the LM head), so the stream's own
+        // length sets the shape.
+        const seq = stream.x.length / (B * this.hidden);
+        feeds.x = new ort.Tensor('float32', stream.x, [B, seq, this.hidden]);
         if (seg.takesDelta) {
           if (!stream.delta) throw new Error(`segment ${seg.name} needs the previous sublayer output`);
-          feeds.delta = new ort.Tensor('float32', stream.delta, [B, S, this.hidden]);
+          feeds.delta = new ort.Tensor('float32', stream.delta, [B, seq, this.hidden]);
         }
       }
       if (seg.kernel) {
@@ -198,7 +202,7 @@ export class Executor {
  * segments: GQA takes lengths; the standard-op kernel takes absolute positions
  * and an additive causal mask (S, P+S) where query i sees keys j ≤ P + i.
  */
-function attentionFeeds(B: number, S: number, past: number) {
+export function attentionFeeds(B: number, S: number, past: number) {
   const cache = new Map<string, Record<string, ort.Tensor>>();
   return (kernel: 'gqa' | 'ops'): Record<string, ort.Tensor> => {
     let f = cache.get(kernel);

@@ -10,6 +10,7 @@ import { WeightStore } from '../model/weights';
 import { ropeCosSin } from '../model/rope';
 import { buildItems } from './blocks';
 import './sp-attention';
+import './megatron-sp';
 import { markRealSequences, takeMoeStats } from './moe-block';
 import { loadShardPieces } from '../runtime/shard';
 import { Executor } from '../runtime/executor';
@@ -82,6 +83,7 @@ async function init(init: RankInit): Promise<RankReady> {
     pp: group('pp'),
     prev: init.links.prev,
     next: init.links.next,
+    megatron: init.plan.sp?.impl === 'megatron' && init.plan.tp.size > 1,
     sp:
       init.plan.sp && init.plan.sp.size > 1 && init.plan.sp.impl !== 'megatron'
         ? { rank: init.plan.sp.rank, size: init.plan.sp.size, ring: init.plan.sp.size / init.plan.sp.ulysses, chunking: init.plan.sp.chunking, group: group('sp') }

@@ -16,6 +16,9 @@
  *       what attention needs (worker/sp-attention.ts). The last token's
  *       logits are sent from the rank holding it to sp rank 0, which samples.
  *       Decode steps (fewer tokens than chunks) are replicated on every sp rank.
+ *   Megatron-SP  (tp=N,sp_impl=megatron) as TP, but between sublayers each tp
+ *       rank holds a sequence shard: the embedding is reduce-scattered, the
+ *       sublayer blocks gather / scatter around their bodies (megatron-sp.ts).
  *   DP  nothing here: replicas never talk; the host routes requests.
  */
 import type { BatchState, BlockState, Executor, SegmentTiming, StreamTensors } from '../runtime/executor';
@@ -25,6 +28,8 @@ import type { Range } from '../parallel/split';
 import { isSplit, ownerOf, seqRuns } from '../parallel/sequence';
 import type { Chunking } from '../parallel/sequence';
 import type { SpStepPlan } from './sp-attention';
+import { megatronPlan, toShardMajor } from './megatron-sp';
+import type { MegatronStepPlan } from './megatron-sp';
 
 export interface StageLinks {
   /** tensor-parallel group (null when tp = 1) */
@@ -33,6 +38,8 @@ export interface StageLinks {
   pp: Communicator | null;
   prev: number | null;
   next: number | null;
+  /** Megatron-SP (tp=N,sp_impl=megatron): sequence shards between sublayers on the tp ranks */
+  megatron?: boolean;
   /** sequence parallelism (ulysses / ring / usp): this rank's place in its sp group and the group */
   sp?: { rank: number; size: number; ring: number; chunking: Chunking; group: Communicator | null } | null;
 }
@@ -75,13 +82,20 @@ export async function runStage(exec: Executor, mb: MicroBatches, S: number, toke
   const span = (segment: string, start: number, cat: SegmentTiming['cat']) => {
     trace.push({ segment, start, ms: performance.now() - start, cat: cat as SegmentTiming['cat'] });
   };
+  let mg: MegatronStepPlan | null = null;
   const boundary = links.tp
     ? async (seg: { partial: 'delta' | 'x' | null; name: string }, _i: number, stream: StreamTensors) => {
         const t = performance.now();
+        let op = 'all_reduce';
         if (seg.partial === 'delta' && stream.delta) await links.tp!.allReduce(stream.delta);
-        else if (seg.partial === 'x') await links.tp!.allReduce(stream.x);
+        else if (seg.partial === 'x' && mg?.mode === 'split') {
+          // Megatron-SP: the vocab-parallel embedding is reduce-scattered into sequence shards
+          const Bm = stream.x.length / (mg.S * hidden);
+          stream.x = await links.tp!.reduceScatter(toShardMajor(stream.x, mg.shards, Bm, hidden), mg.shards.map(([x, y]) => Bm * (y - x) * hidden));
+          op = 'reduce_scatter';
+        } else if (seg.partial === 'x') await links.tp!.allReduce(stream.x);
         const dt = performance.now() - t;
-        span(`all_reduce after ${seg.name}`, t, 'comm');
+        span(`${op} after ${seg.name}`, t, 'comm');
         times.commMs += dt;
         times.computeMs -= dt;
       }
@@ -92,8 +106,11 @@ export async function runStage(exec: Executor, mb: MicroBatches, S: number, toke
     const Bm = b - a;
     const state = mb.states[m];
     const sp = links.sp ? spStep(links.sp, state, S) : null;
+    mg = links.megatron && links.tp ? megatronPlan(S, links.tp.size, state.length) : null;
     const mine: Range[] = sp && sp.mode === 'split' ? sp.runs[links.sp!.rank] : [[0, S]];
     const Sl = mine.reduce((n, [s, e]) => n + e - s, 0);
+    // what crosses a pipeline boundary: my SP tokens, or my Megatron-SP shard
+    const Sx = mg && mg.mode === 'split' ? mg.shards[links.tp!.rank][1] - mg.shards[links.tp!.rank][0] : Sl;
     let input: Parameters<Executor['step']>[2];
     if (links.prev === null) {
       const ids = new BigInt64Array(Bm * Sl);
@@ -105,16 +122,16 @@ export async function runStage(exec: Executor, mb: MicroBatches, S: number, toke
       const x = await links.pp!.recv(links.prev);
       times.bubbleMs += performance.now() - t;
       span('waiting for the previous stage', t, 'bubble');
-      if (x.length !== Bm * Sl * hidden) throw new Error(`stage received ${x.length} floats, expected ${Bm}×${Sl}×${hidden}`);
+      if (x.length !== Bm * Sx * hidden) throw new Error(`stage received ${x.length} floats, expected ${Bm}×${Sx}×${hidden}`);
       input = { stream: { x, delta: null } };
     }
     const t0 = performance.now();
     const first = trace.length;
-    const out = await exec.step(state, Sl, input, boundary, trace, { advance: S, plan: sp ?? undefined });
+    const out = await exec.step(state, Sl, input, boundary, trace, { advance: S, plan: sp ?? mg ?? undefined });
     times.computeMs += performance.now() - t0;
     // collectives inside blocks (SP attention) count as communication, not compute
     for (let i = first; i < trace.length; i++) {
-      if (trace[i].cat === 'comm' && !trace[i].segment.startsWith('all_reduce after')) {
+      if (trace[i].cat === 'comm' && !/^(all_reduce|reduce_scatter) after/.test(trace[i].segment)) {
         times.computeMs -= trace[i].ms;
         times.commMs += trace[i].ms;
       }

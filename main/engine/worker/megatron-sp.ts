@@ -1,0 +1,212 @@
+/**
+ * Megatron sequence parallelism (`tp=N,sp_impl=megatron`, Korthikanti et al.
+ * 2022) as executor blocks, one per sublayer. Between sublayers each tp rank
+ * holds only its contiguous shard of the sequence (residual stream, norms);
+ * Megatron's g / ḡ operators become:
+ *
+ *   norm(shard) ─all-gather(seq)→ body (column ∥ … ∥ row parallel) ─reduce-scatter(seq)→ delta shard
+ *
+ * instead of plain TP's all-reduce of the whole sequence: the same bytes per
+ * sublayer (an all-reduce is a reduce-scatter plus an all-gather), but the
+ * norms and the residual are computed once per token instead of N times, and
+ * the activations between sublayers take 1/N of the memory.
+ *
+ * The vocab-parallel embedding is reduce-scattered instead of all-reduced; the
+ * last sublayer before the LM head broadcasts the last token's row from the
+ * rank holding it, so every rank's vocab shard sees it. A step with fewer
+ * tokens than ranks (decode) cannot be split: it runs as plain TP (the
+ * notes' "decode cannot split").
+ */
+import { registerBlockFactory } from './blocks';
+import type { BlockEnv } from './blocks';
+import type { Piece } from '../graph/segments';
+import { buildAttnBody, buildMlpBody, buildNorm } from '../graph/megatron';
+import { attnKernel } from '../graph/layers';
+import { createSession, ort } from '../runtime/ort';
+import { attentionFeeds } from '../runtime/executor';
+import type { BatchState, Block, BlockState, BlockStep, StreamTensors } from '../runtime/executor';
+import type { Communicator } from '../comm/communicator';
+import { splitEven } from '../parallel/split';
+import type { Range } from '../parallel/split';
+
+/** What the stage tells the blocks about one step. */
+export interface MegatronStepPlan {
+  mode: 'split' | 'replicated';
+  /** tokens per sequence in the cache before this step */
+  past: number;
+  /** tokens per sequence in the step */
+  S: number;
+  /** split: each tp rank's contiguous shard of the step's tokens */
+  shards: Range[];
+}
+
+/** The step's sequence shards, or replicated when some rank would get no token. */
+export function megatronPlan(S: number, tp: number, past: number): MegatronStepPlan {
+  const split = S >= tp;
+  return { mode: split ? 'split' : 'replicated', past, S, shards: Array.from({ length: tp }, (_, r) => (split ? splitEven(S, tp, r) : [0, S])) };
+}
+
+class LayerKv implements BlockState {
+  constructor(
+    public k: ort.Tensor,
+    public v: ort.Tensor,
+  ) {}
+  kvBytes(): number {
+    return (this.k.data as Float32Array).byteLength + (this.v.data as Float32Array).byteLength;
+  }
+}
+
+class MegatronSublayer implements Block {
+  readonly kind = 'block' as const;
+  readonly name: string;
+  readonly layers: number[];
+
+  constructor(
+    readonly layer: number,
+    private readonly attention: { kvHeads: number; headDim: number } | null,
+    readonly weightBytes: number,
+    private readonly norm: ort.InferenceSession,
+    private readonly body: ort.InferenceSession,
+    private readonly hidden: number,
+    private readonly first: boolean,
+    /** this is the stage's last sublayer and the LM head follows */
+    private readonly beforeHead: boolean,
+    private readonly tp: Communicator,
+  ) {
+    this.name = `${attention ? 'attn' : 'mlp'}${layer}.megatron`;
+    this.layers = attention ? [layer] : [];
+  }
+
+  async run(state: BatchState, stream: StreamTensors, step: BlockStep): Promise<StreamTensors> {
+    const plan = step.plan as MegatronStepPlan;
+    const B = state.batch;
+    const H = this.hidden;
+    const S = plan.S;
+    const [s0, s1] = plan.shards[this.tp.rank];
+    const Sl = s1 - s0;
+    const split = plan.mode === 'split';
+    if (stream.x.length !== B * Sl * H) throw new Error(`${this.name}: got ${stream.x.length} floats of residual, expected ${B}×${Sl}×${H}`);
+
+    let t = performance.now();
+    const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', stream.x, [B, Sl, H]) };
+    if (!this.first) {
+      if (!stream.delta) throw new Error(`${this.name}: missing the previous sublayer output`);
+      feeds.delta = new ort.Tensor('float32', stream.delta, [B, Sl, H]);
+    }
+    const n = await this.norm.run(feeds);
+    mark(step, `${this.name}.norm`, t);
+    const resid = n.resid.data as Float32Array;
+    let normed = n.normed.data as Float32Array;
+
+    if (split) {
+      t = performance.now();
+      const counts = plan.shards.map(([a, b]) => B * (b - a) * H);
+      normed = fromShardMajor(await this.tp.allGather(normed, counts), plan.shards, B, H);
+      mark(step, `${this.name}.all_gather`, t, 'comm');
+    }
+
+    t = performance.now();
+    const bodyFeeds: Record<string, ort.Tensor> = { normed: new ort.Tensor('float32', normed, [B, S, H]) };
+    let kv: LayerKv | undefined;
+    if (this.attention) {
+      const { kvHeads, headDim } = this.attention;
+      kv = state.blocks.get(this.name) as LayerKv | undefined;
+      if (!kv) {
+        const empty = () => new ort.Tensor('float32', new Float32Array(0), [B, kvHeads, 0, headDim]);
+        state.blocks.set(this.name, (kv = new LayerKv(empty(), empty())));
+      }
+      bodyFeeds.past_k = kv.k;
+      bodyFeeds.past_v = kv.v;
+      Object.assign(bodyFeeds, attentionFeeds(B, S, plan.past)(attnKernel(headDim)));
+    }
+    const out = await this.body.run(bodyFeeds);
+    mark(step, `${this.name}.body`, t);
+    if (kv) {
+      kv.k = out.present_k as ort.Tensor;
+      kv.v = out.present_v as ort.Tensor;
+    }
+    let delta = out.out.data as Float32Array;
+
+    t = performance.now();
+    if (split) {
+      const counts = plan.shards.map(([a, b]) => B * (b - a) * H);
+      // each rank's chunk comes back as (B, S_r, H)
+      delta = await this.tp.reduceScatter(toShardMajor(delta, plan.shards, B, H), counts);
+      mark(step, `${this.name}.reduce_scatter`, t, 'comm');
+    } else {
+      await this.tp.allReduce(delta);
+      mark(step, `${this.name}.all_reduce`, t, 'comm');
+    }
+
+    if (split && this.beforeHead) {
+      // the LM head needs the last token on every rank: broadcast its (resid, delta) rows from the rank holding it
+      t = performance.now();
+      const root = plan.shards.length - 1;
+      const row = new Float32Array(2 * B * H);
+      if (this.tp.rank === root) {
+        for (let b = 0; b < B; b++) {
+          row.set(resid.subarray((b * Sl + Sl - 1) * H, (b * Sl + Sl) * H), b * H);
+          row.set(delta.subarray((b * Sl + Sl - 1) * H, (b * Sl + Sl) * H), (B + b) * H);
+        }
+      }
+      await this.tp.broadcast(row, root);
+      mark(step, `${this.name}.broadcast`, t, 'comm');
+      return { x: row.slice(0, B * H), delta: row.slice(B * H) };
+    }
+    return { x: resid, delta };
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.norm.release(), this.body.release()]);
+  }
+}
+
+/** allGather result [rank r: (B, S_r, H)]… → (B, S, H). */
+function fromShardMajor(all: Float32Array, shards: Range[], B: number, H: number): Float32Array {
+  if (B === 1) return all;
+  const S = shards[shards.length - 1][1];
+  const out = new Float32Array(B * S * H);
+  let off = 0;
+  for (const [a, b] of shards) {
+    const w = (b - a) * H;
+    for (let bb = 0; bb < B; bb++) out.set(all.subarray(off + bb * w, off + (bb + 1) * w), (bb * S + a) * H);
+    off += B * w;
+  }
+  return out;
+}
+
+/** (B, S, H) → [rank r: (B, S_r, H)]…, the layout reduce-scatter cuts in rank order. */
+export function toShardMajor(x: Float32Array, shards: Range[], B: number, H: number): Float32Array {
+  if (B === 1) return x;
+  const S = shards[shards.length - 1][1];
+  const out = new Float32Array(B * S * H);
+  let off = 0;
+  for (const [a, b] of shards) {
+    const w = (b - a) * H;
+    for (let bb = 0; bb < B; bb++) out.set(x.subarray((bb * S + a) * H, (bb * S + b) * H), off + bb * w);
+    off += B * w;
+  }
+  return out;
+}
+
+function mark(step: BlockStep, segment: string, start: number, cat: 'compute' | 'comm' = 'compute'): void {
+  step.timings?.push({ segment, start, ms: performance.now() - start, cat });
+}
+
+registerBlockFactory(async (piece: Piece, env: BlockEnv, index: number, pieces: Piece[]): Promise<Block | null> => {
+  const sp = env.init.plan.sp;
+  if (!sp || sp.impl !== 'megatron' || (piece.kind !== 'attn' && piece.kind !== 'mlp')) return null;
+  const tp = env.group('tp');
+  if (!tp) throw new Error('sp_impl=megatron needs tp > 1 (it splits the sequence over the tensor-parallel ranks)');
+  const beforeHead = pieces[index + 1]?.kind === 'head';
+  if (piece.kind === 'attn') {
+    const { hidden: H, eps, first, kvHeads, headDim } = piece.s;
+    const norm = buildNorm(`l${piece.layer}.megatron.attn.norm`, piece.w.inputNorm, H, eps, first);
+    const body = buildAttnBody(`l${piece.layer}.megatron.attn.body`, piece.w, piece.s, env.rope);
+    return new MegatronSublayer(piece.layer, { kvHeads, headDim }, norm.weightBytes + body.weightBytes, await createSession(norm.bytes, env.session), await createSession(body.bytes, env.session), H, first, beforeHead, tp);
+  }
+  const { hidden: H, eps } = piece.s;
+  const norm = buildNorm(`l${piece.layer}.megatron.mlp.norm`, piece.w.postNorm, H, eps, false);
+  const body = buildMlpBody(`l${piece.layer}.megatron.mlp.body`, piece.w, piece.s);
+  return new MegatronSublayer(piece.layer, null, norm.weightBytes + body.weightBytes, await createSession(norm.bytes, env.session), await createSession(body.bytes, env.session), H, false, beforeHead, tp);
+});
