@@ -61,7 +61,7 @@ describe('ChatView', () => {
     done(result('Tensor split.'));
     await flushPromises();
     expect(w.findAll('[data-testid="chat-text"]').at(-1)!.text()).toBe('Tensor split.');
-    expect(w.text()).toContain('ended: eos');
+    expect(w.get('[data-testid="chat-finish"]').text()).toBe('ended at end of sequence · prompt 1 tokens');
     expect(w.find('[data-testid="chat-stop"]').exists()).toBe(false);
   });
 
@@ -73,7 +73,7 @@ describe('ChatView', () => {
     expect(s.calls.cancel).toEqual([s.calls.chat[0].requestId]);
     done(result('a', 'stop'));
     await flushPromises();
-    expect(w.text()).toContain('ended: stop');
+    expect(w.get('[data-testid="chat-finish"]').text()).toContain('stopped');
   });
 
   it('continues the same conversation on another spec, and regenerates the last answer', async () => {
@@ -127,5 +127,19 @@ describe('ChatView spec check', () => {
     expect(w.get('[data-testid="chat-spec-message"]').text()).toContain('tp=3 does not divide 8 attention heads');
     await w.get('[data-testid="chat-input"]').setValue('hi');
     expect((w.get('[data-testid="chat-send"]').element as HTMLButtonElement).disabled).toBe(true);
+  });
+});
+
+describe('ChatView while a benchmark runs', () => {
+  it('warns that chatting now perturbs the benchmark', async () => {
+    const w = mount(ChatView);
+    await flushPromises();
+    expect(w.find('[data-testid="chat-bench-warning"]').exists()).toBe(false);
+    s.emit({ kind: 'job', job: { jobId: 'j', state: 'running', specs: ['single', 'tp=2'], done: 0, runIds: [], message: 'starting', error: null } });
+    await flushPromises();
+    expect(w.get('[data-testid="chat-bench-warning"]').text()).toContain('benchmark is running');
+    s.emit({ kind: 'job', job: { jobId: 'j', state: 'done', specs: ['single', 'tp=2'], done: 2, runIds: [], message: 'done', error: null } });
+    await flushPromises();
+    expect(w.find('[data-testid="chat-bench-warning"]').exists()).toBe(false);
   });
 });
