@@ -55,7 +55,7 @@ describe('LabView', () => {
     await w.get('[data-testid="wl-prefill"]').trigger('click');
     await w.get('[data-testid="run"]').trigger('click');
     await flushPromises();
-    expect(s.calls.startBench).toEqual([{ model: 'synth-llama-tiny', specs: ['tp=2', 'tp=4'], workload: 'prefill', promptLen: 16, outputLen: 8, batch: 1, threadsPerRank: 1, device: 'cpu', verify: true }]);
+    expect(s.calls.startBench).toEqual([{ model: 'synth-llama-tiny', specs: ['tp=2', 'tp=4'], workload: 'prefill', promptLen: 16, outputLen: 8, batch: 1, reps: 3, threadsPerRank: 1, device: 'cpu', verify: true }]);
     expect(w.findAll('[data-testid="queue"] li')).toHaveLength(0);
     expect(w.get('[data-testid="job"]').attributes('data-state')).toBe('running');
 
@@ -84,5 +84,21 @@ describe('LabView', () => {
     await w.get('[data-testid="run"]').trigger('click');
     await flushPromises();
     expect(w.get('[data-testid="run-error"]').text()).toBe('startBench is not available in this build yet');
+  });
+});
+
+describe('LabView serving workload', () => {
+  it('sends requests, rate, max batch and the SLOs that are set', async () => {
+    const w = await mountLab();
+    await w.get('[data-testid="wl-serving"]').trigger('click');
+    const inputs = w.findAll('.side input[type="number"]');
+    const byLabel = (l: string) => inputs.find((i) => i.element.parentElement!.textContent!.includes(l))!;
+    await byLabel('Requests').setValue('12');
+    await byLabel('Rate').setValue('4');
+    await byLabel('SLO TTFT').setValue('200');
+    await w.get('[data-testid="run"]').trigger('click');
+    await flushPromises();
+    expect(s.calls.startBench[0]).toMatchObject({ workload: 'serving', requests: 12, rate: 4, maxBatch: 8, slo: { ttftMs: 200 } });
+    expect(s.calls.startBench[0]).not.toHaveProperty('reps');
   });
 });

@@ -19,6 +19,13 @@ export interface WorkloadForm {
   batch: number;
   requests: number;
   rate: number;
+  /** prefill / decode: batches measured back to back */
+  reps: number;
+  /** serving: most sequences in the running batch */
+  maxBatch: number;
+  /** serving: SLOs for goodput in ms (0 = none) */
+  sloTtftMs: number;
+  sloTpotMs: number;
 }
 
 export const useLabStore = defineStore('lab', () => {
@@ -27,7 +34,7 @@ export const useLabStore = defineStore('lab', () => {
   const device = ref<DeviceKindName>('cpu');
   const threads = ref(1);
   const verify = ref(true);
-  const workload = ref<WorkloadForm>({ kind: 'decode', promptLen: 16, outputLen: 8, batch: 1, requests: 8, rate: 0 });
+  const workload = ref<WorkloadForm>({ kind: 'decode', promptLen: 16, outputLen: 8, batch: 1, requests: 8, rate: 0, reps: 3, maxBatch: 8, sloTtftMs: 0, sloTpotMs: 0 });
   const spec = computed(() => specString(form.value));
   const world = computed(() => worldOf(form.value));
 
@@ -103,7 +110,10 @@ export const useLabStore = defineStore('lab', () => {
       promptLen: w.promptLen,
       outputLen: w.outputLen,
       batch: w.batch,
-      ...(w.kind === 'serving' ? { requests: w.requests, rate: w.rate } : {}),
+      ...(w.kind === 'serving' ? { requests: w.requests, rate: w.rate, maxBatch: w.maxBatch } : { reps: w.reps }),
+      ...(w.kind === 'serving' && (w.sloTtftMs > 0 || w.sloTpotMs > 0)
+        ? { slo: { ...(w.sloTtftMs > 0 ? { ttftMs: w.sloTtftMs } : {}), ...(w.sloTpotMs > 0 ? { tpotMs: w.sloTpotMs } : {}) } }
+        : {}),
       threadsPerRank: threads.value,
       device: device.value,
       verify: verify.value,
