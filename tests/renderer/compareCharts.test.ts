@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 /** The Compare view's chart builders are pure: fixture run records in, ECharts options with the right data and series colours out. */
 import { describe, expect, it } from 'vitest';
-import { commOption, commTotals, defaultLatency, expertLoadOption, latencyOption, mainThroughput, memoryOption, runLabels, scalingOption, scalingSeries, throughputOption } from '../../renderer/src/charts/compare';
+import { METRIC_COLUMNS, metricsTable, commOption, commTotals, defaultLatency, expertLoadOption, latencyOption, mainThroughput, memoryOption, runLabels, scalingOption, scalingSeries, throughputOption } from '../../renderer/src/charts/compare';
 import { renderSpan, spanKind, timelineOption, timelineSpans } from '../../renderer/src/charts/timeline';
 import { AXIS_COLORS, DARK, LIGHT, SERIES } from '../../renderer/src/charts/palette';
 import { RECORDS, TRACE, record } from './labFixtures';
@@ -116,5 +116,16 @@ describe('per-rank timeline at scale', () => {
     expect(t.rows).toHaveLength(4);
     expect(t.spans.compute.length + t.spans.transfer.length).toBe(300_000);
     expect(t.spans.transfer[0][1]).toBe(0);
+  });
+});
+
+describe('metricsTable', () => {
+  it('lists the measured numbers per run, a dash where a run has none', () => {
+    const rows = metricsTable(RECORDS);
+    expect(rows.map((r) => r.label)).toEqual(['single', 'tp=2', 'dp=2']);
+    expect(rows[0].cells).toHaveLength(METRIC_COLUMNS.length);
+    expect(rows[1].cells.slice(0, 4)).toEqual(['2', '28.00', '42.00', '7.00']);
+    expect(rows[0].cells[5]).toBe('—');
+    expect(rows[2].cells[7]).toBe('190');
   });
 });

@@ -166,3 +166,27 @@ export function expertLoadOption(run: RunRecord, p: ChartPalette, l: { layer: st
     series: [{ type: 'heatmap' as const, name: l.tokens, data, label: { show: experts <= 16, color: p.text, fontSize: 10 } }],
   } satisfies EChartsOption;
 }
+
+/** The numbers behind the charts, one row per run ('—' where a run did not measure it). */
+export function metricsTable(runs: RunRecord[]): { label: string; cells: string[] }[] {
+  const labels = runLabels(runs);
+  const f = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2)) : '—');
+  const st = (r: RunRecord, k: LatencyMetric, q: 'p50' | 'p99') => f((r.metrics[k] as { p50?: number; p99?: number } | undefined)?.[q]);
+  return runs.map((r, i) => ({
+    label: labels[i],
+    cells: [
+      String(r.parallel.world),
+      st(r, 'ttft_ms', 'p50'),
+      st(r, 'ttft_ms', 'p99'),
+      st(r, 'tpot_ms', 'p50'),
+      st(r, 'tpot_ms', 'p99'),
+      st(r, 'itl_ms', 'p50'),
+      st(r, 'e2el_ms', 'p50'),
+      f(r.metrics.prefill_tok_s),
+      f(r.metrics.output_tok_s),
+      f(r.metrics.request_s),
+      f(r.metrics['goodput_req_s']),
+    ],
+  }));
+}
+export const METRIC_COLUMNS = ['ranks', 'TTFT p50', 'TTFT p99', 'TPOT p50', 'TPOT p99', 'ITL p50', 'E2EL p50', 'prefill tok/s', 'output tok/s', 'req/s', 'goodput req/s'] as const;
