@@ -104,7 +104,7 @@ describe('comm ledger and expert load', () => {
         const E = e.config.moe!.experts;
         const routedRows = load.tokens.flat().reduce((a, b) => a + b, 0);
         const a2aSent = measured.reduce((s, m) => s + (m?.all_to_all?.bytesSent ?? 0), 0);
-        const countBytes = measured.reduce((s, m) => s + ((m?.all_to_all?.count ?? 0) / 3) * 4 * (E - E / e.spec.ep), 0);
+        const countBytes = measured.reduce((s, m) => s + ((m?.all_to_all?.count ?? 0) / 2) * 4 * (E - E / e.spec.ep), 0);
         expect(a2aSent - countBytes).toBeGreaterThan(0);
         expect(a2aSent - countBytes).toBeLessThanOrEqual(2 * routedRows * e.config.hidden * 4);
       });

@@ -217,8 +217,8 @@ export function spLayerComm(into: Expected, sp: NonNullable<ShardPlan['sp']>, c:
  * E_p the experts of ep rank p, r_q[e] the rows ep rank q routed to expert e
  * in this step (reported by the ranks after routing, summed over layers and
  * micro-batches — bytes are linear in rows), H hidden:
- *   all_to_all ×3   counts:   sent 4·(E − E_me), recv 4·(n−1)·E_me
- *                   dispatch: sent 4H·Σ_{e∉me} r_me[e], recv 4H·Σ_{q≠me} Σ_{e∈me} r_q[e]
+ *   all_to_all ×2   dispatch: header of row counts per expert, sent 4·(E − E_me), recv 4·(n−1)·E_me,
+ *                             and the rows, sent 4H·Σ_{e∉me} r_me[e], recv 4H·Σ_{q≠me} Σ_{e∈me} r_q[e]
  *                   combine:  the same rows back (sent and recv swapped)
  *   all_gather ×1   with a token class of c > 1 ranks (tp ranks in the ep group):
  *                   the shares splitEven(real rows, c)·H of the combined output
@@ -260,7 +260,7 @@ export function moeStepComm(
     if (q !== me) rq.forEach((r, e) => (rowsIn += mine(e) ? r : 0));
   });
   const meta = { sent: 4 * (E - (m1 - m0)), recv: 4 * (n - 1) * (m1 - m0) };
-  addExpected(into, 'all_to_all', 3 * calls, calls * meta.sent + 4 * H * (rowsOut + rowsIn), calls * meta.recv + 4 * H * (rowsIn + rowsOut));
+  addExpected(into, 'all_to_all', 2 * calls, calls * meta.sent + 4 * H * (rowsOut + rowsIn), calls * meta.recv + 4 * H * (rowsIn + rowsOut));
   const cls = tokenClass(role.plan);
   if (!cls) return;
   for (const mb of micro) {

@@ -8,11 +8,12 @@
  *      gated shared expert.
  *   2. Each routed (row, slot) pair becomes one row for the expert's owner,
  *      ordered by owner rank, then expert, then (row, slot).
- *      EP: all_to_all #1 tells every owner how many rows per expert it gets
- *      (E_p int32 per peer), all_to_all #2 moves the normed rows themselves
- *      (only routed rows: Σ counts × H floats).
+ *      EP: all_to_all #1 sends every owner a header with how many rows per
+ *      expert it gets (E_p int32) followed by the normed rows themselves
+ *      (only routed rows: Σ counts × H floats); one collective, not two, as
+ *      each collective costs a wake-up of the peers.
  *   3. Each local expert runs once on all rows routed to it (one session run).
- *   4. EP: all_to_all #3 sends the expert outputs back in the same layout.
+ *   4. EP: all_to_all #2 sends the expert outputs back in the same layout.
  *   5. On the home rank: out[row] = Σ_slot w_slot·y_slot (+ shared), in slot
  *      order; then the class all-gathers its shares (tp ranks in the ep group),
  *      or, for tensor-parallel experts without EP, the partial sums are
@@ -209,27 +210,44 @@ export class MoeBlock implements Block {
       }
     }
 
-    // EP: counts per (peer, expert), then the rows
+    // EP dispatch: one message per peer, [rows per expert of that peer (E_p int32) | the rows]
     const n = this.dispatch?.size ?? 1;
     const rowsTo = this.epStarts.map((e0, p) => start[e0 + this.epSizes[p]] - start[e0]);
     let recv: Float32Array = send;
     let recvMeta = cnt; // [source][local expert]
     let rowsFrom = rowsTo;
     if (this.dispatch) {
-      const me = this.dispatch.rank;
-      let tc = performance.now();
-      const meta = await this.dispatch.allToAllV(asF32(cnt), this.epSizes, this.epSizes.map(() => this.epSizes[me]));
-      span('counts all_to_all', tc, 'comm');
-      recvMeta = asI32(meta).slice();
-      const El = this.epSizes[me];
-      rowsFrom = Array.from({ length: n }, (_, q) => {
-        let s = 0;
-        for (let e = 0; e < El; e++) s += recvMeta[q * El + e];
-        return s;
+      const El = this.epSizes[this.dispatch.rank];
+      const sendCounts = this.epSizes.map((Ep, p) => Ep + rowsTo[p] * H);
+      const msg = new Float32Array(sendCounts.reduce((a, b) => a + b, 0));
+      let o = 0;
+      this.epStarts.forEach((e0, p) => {
+        msg.set(asF32(cnt.subarray(e0, e0 + this.epSizes[p])), o);
+        o += this.epSizes[p];
+        msg.set(send.subarray(start[e0] * H, (start[e0] + rowsTo[p]) * H), o);
+        o += rowsTo[p] * H;
       });
-      tc = performance.now();
-      recv = await this.dispatch.allToAllV(send, rowsTo.map((r) => r * H), rowsFrom.map((r) => r * H));
+      const tc = performance.now();
+      const got = await this.dispatch.allToAllV(msg, sendCounts, null);
       span('dispatch all_to_all', tc, 'comm');
+      recvMeta = new Int32Array(n * El);
+      rowsFrom = [];
+      const pieces: [number, number][] = [];
+      o = 0;
+      for (let q = 0; q < n; q++) {
+        const c = asI32(got.subarray(o, o + El));
+        recvMeta.set(c, q * El);
+        const rows = c.reduce((a, b) => a + b, 0);
+        rowsFrom.push(rows);
+        pieces.push([o + El, rows * H]);
+        o += El + rows * H;
+      }
+      recv = new Float32Array(rowsFrom.reduce((a, b) => a + b, 0) * H);
+      let r = 0;
+      for (const [at, len] of pieces) {
+        recv.set(got.subarray(at, at + len), r);
+        r += len;
+      }
     }
 
     // 3. each local expert once over all its rows (sources in rank order)
