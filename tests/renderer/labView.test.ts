@@ -5,6 +5,7 @@ import { flushPromises, mount } from '@vue/test-utils';
 import LabView from '../../renderer/src/views/LabView.vue';
 import { setLab } from '../../renderer/src/api';
 import { useRunsStore } from '../../renderer/src/stores/runs';
+import { useNavStore } from '../../renderer/src/stores/nav';
 import { scriptedLab } from './labFixtures';
 import { freshApp, wait } from './mountHelpers';
 
@@ -76,6 +77,9 @@ describe('LabView', () => {
     expect(w.find('[data-testid="job-cancel"]').exists()).toBe(false);
     // the finished job's runs become the Compare selection
     expect(useRunsStore().selected).toEqual(['r-single', 'r-tp2']);
+    await w.get('[data-testid="job-compare"]').trigger('click');
+    await flushPromises();
+    expect(useNavStore().view).toBe('compare');
   });
 
   it('shows why a run could not start', async () => {
