@@ -164,7 +164,7 @@ describe.skipIf(skip)('the lab UI in Chromium through the web host', () => {
 
     // the finished job opens its runs in Compare
     await page.click('[data-testid="job-compare"]');
-    expect(await page.textContent('h1')).toBe('Compare');
+    await expect.poll(() => page.textContent('h1')).toBe('Compare');
     await page.waitForSelector('[data-testid="chart-throughput"] canvas', { timeout: 20_000 });
     expect(await page.locator('[data-testid="run-row"]').count()).toBe(2);
     const specs = await page.$$eval('[data-testid="run-row"] code', (c) => c.map((x) => x.textContent));
