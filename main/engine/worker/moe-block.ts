@@ -23,7 +23,7 @@
  * tp=N,ep=N alternative (plan ep.tpTokens = 'allreduce', PARALAB_EP_TP=allreduce):
  * no dispatch; every rank routes all tokens, runs its experts on the rows
  * routed to them, and the partial outputs are all-reduced over the ep group
- * (= the tp group). Step 2's collectives and the gather are skipped.
+ * (= the tp group). The all-to-alls of steps 2 and 4 and the gather are skipped.
  *
  * Ghost rows. Data-parallel replicas that share an ep group step in
  * lockstep; a replica with fewer (or no) sequences is padded with ghost
