@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CSP_HEADER } from './csp';
-import { HOST_CHANNELS, IPC_EVENT_CHANNEL, createHostServices, menuTemplate, trustedSenderCheck, wireHostIpc, wireLabIpc, type MenuCommand } from './ipc';
+import { HOST_CHANNELS, IPC_EVENT_CHANNEL, createHostServices, menuLabelsFor, menuTemplate, trustedSenderCheck, wireHostIpc, wireLabIpc, type MenuCommand } from './ipc';
 import { createLab } from './lab/lab';
 import { closeAllChats } from './lab/chat';
 
@@ -49,8 +49,6 @@ function sendMenu(cmd: MenuCommand): void {
   (BrowserWindow.getFocusedWindow() ?? BrowserWindow.getAllWindows()[0])?.webContents.send(HOST_CHANNELS.menu, cmd);
 }
 
-const VIEW_NAMES = { models: 'Models', lab: 'Lab', compare: 'Compare', chat: 'Chat', reports: 'Reports', learn: 'Learn' };
-
 /**
  * An HTML report → PDF bytes with Chromium's printToPDF, in a hidden window
  * that runs no script, has no preload and cannot navigate anywhere.
@@ -74,7 +72,7 @@ void app.whenReady().then(() => {
     callback({ responseHeaders: headers });
   });
   app.on('web-contents-created', (_e, contents) => contents.on('will-attach-webview', (ev) => ev.preventDefault()));
-  Menu.setApplicationMenu(Menu.buildFromTemplate(menuTemplate(sendMenu, process.platform, { views: VIEW_NAMES }) as MenuItemConstructorOptions[]));
+  Menu.setApplicationMenu(Menu.buildFromTemplate(menuTemplate(sendMenu, process.platform, menuLabelsFor(app.getLocale())) as MenuItemConstructorOptions[]));
 
   const lab = createLab({ version: app.getVersion(), printPdf: async (html) => Buffer.from(await renderPdf(html)) });
   const broadcast = (e: unknown) => BrowserWindow.getAllWindows().forEach((w) => w.webContents.send(IPC_EVENT_CHANNEL, e));

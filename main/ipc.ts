@@ -180,25 +180,37 @@ export interface MenuItemLike {
   submenu?: MenuItemLike[];
 }
 
+/** Menu labels in the app's two languages (Electron's roles translate themselves). */
+export const MENU_LABELS = {
+  en: { file: 'File', view: 'View', open: 'Open Model Folder…', export: 'Export Report…', views: { models: 'Models', lab: 'Lab', compare: 'Compare', chat: 'Chat', reports: 'Reports', learn: 'Learn' } },
+  'zh-CN': { file: '文件', view: '视图', open: '打开模型文件夹…', export: '导出报告…', views: { models: '模型', lab: '实验', compare: '对比', chat: '对话', reports: '报告', learn: '学习' } },
+};
+export type MenuLabels = (typeof MENU_LABELS)['en'];
+
+/** The OS locale (app.getLocale()) → the menu's language, like the renderer's default. */
+export function menuLabelsFor(osLocale: string): MenuLabels {
+  return osLocale.toLowerCase().startsWith('zh') ? MENU_LABELS['zh-CN'] : MENU_LABELS.en;
+}
+
 /** The native menu: File (open folder, export report), View (the six views, reload, zoom), Window, Help. */
-export function menuTemplate(send: (cmd: MenuCommand) => void, platform: string, labels: { views: Record<string, string> }): MenuItemLike[] {
+export function menuTemplate(send: (cmd: MenuCommand) => void, platform: string, labels: MenuLabels = MENU_LABELS.en): MenuItemLike[] {
   const views = ['models', 'lab', 'compare', 'chat', 'reports', 'learn'];
   return [
     ...(platform === 'darwin' ? [{ role: 'appMenu' }] : []),
     {
-      label: 'File',
+      label: labels.file,
       submenu: [
-        { label: 'Open Model Folder…', accelerator: 'CmdOrCtrl+O', click: () => send('open-folder') },
-        { label: 'Export Report…', accelerator: 'CmdOrCtrl+E', click: () => send('export-report') },
+        { label: labels.open, accelerator: 'CmdOrCtrl+O', click: () => send('open-folder') },
+        { label: labels.export, accelerator: 'CmdOrCtrl+E', click: () => send('export-report') },
         { type: 'separator' },
         { role: platform === 'darwin' ? 'close' : 'quit' },
       ],
     },
     { role: 'editMenu' },
     {
-      label: 'View',
+      label: labels.view,
       submenu: [
-        ...views.map((v, i) => ({ label: labels.views[v] ?? v, accelerator: `CmdOrCtrl+${i + 1}`, click: () => send(`view:${v}`) })),
+        ...views.map((v, i) => ({ label: labels.views[v as keyof MenuLabels['views']] ?? v, accelerator: `CmdOrCtrl+${i + 1}`, click: () => send(`view:${v}`) })),
         { type: 'separator' },
         { role: 'reload' },
         { role: 'toggleDevTools' },

@@ -49,6 +49,7 @@ vi.mock('electron', () => {
       whenReady: () => Promise.resolve(),
       on: (ev: string, f: Listener) => h.appEvents.set(ev, f),
       getVersion: () => '9.9.9',
+      getLocale: () => 'en-US',
       getPath: () => '/home/u/Documents',
       quit: () => {},
     },

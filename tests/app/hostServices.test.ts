@@ -1,6 +1,6 @@
 /** The desktop host services (main/ipc.ts): dialogs, report saving and the menu, through fakes — no Electron binary. */
 import { describe, expect, it } from 'vitest';
-import { HOST_CHANNELS, checkReportFile, createHostServices, menuTemplate, trustedSenderCheck, wireHostIpc, type HostDeps, type InvokeEventLike, type IpcMainLike, type MenuCommand, type MenuItemLike } from '../../main/ipc';
+import { HOST_CHANNELS, checkReportFile, createHostServices, menuLabelsFor, menuTemplate, trustedSenderCheck, wireHostIpc, type HostDeps, type InvokeEventLike, type IpcMainLike, type MenuCommand, type MenuItemLike } from '../../main/ipc';
 
 function fakeDeps(over: Partial<HostDeps> = {}) {
   const writes: { path: string; text: string }[] = [];
@@ -70,7 +70,7 @@ describe('menuTemplate', () => {
 
   it('sends open-folder, export-report and one command per view, with accelerators', () => {
     const sent: MenuCommand[] = [];
-    const items = flat(menuTemplate((c) => sent.push(c), 'linux', { views: { models: 'Models', lab: 'Lab' } }));
+    const items = flat(menuTemplate((c) => sent.push(c), 'linux', menuLabelsFor('en-US')));
     const byLabel = (l: string) => items.find((i) => i.label === l)!;
     byLabel('Open Model Folder…').click!();
     byLabel('Export Report…').click!();
@@ -79,6 +79,8 @@ describe('menuTemplate', () => {
     expect(byLabel('Open Model Folder…').accelerator).toBe('CmdOrCtrl+O');
     expect(items.filter((i) => i.accelerator?.match(/^CmdOrCtrl\+[1-6]$/))).toHaveLength(6);
     expect(items.some((i) => i.role === 'quit')).toBe(true);
-    expect(menuTemplate(() => {}, 'darwin', { views: {} })[0].role).toBe('appMenu');
+    expect(menuTemplate(() => {}, 'darwin')[0].role).toBe('appMenu');
+    const zh = flat(menuTemplate(() => {}, 'linux', menuLabelsFor('zh-CN')));
+    expect(zh.map((i) => i.label).filter(Boolean)).toEqual(['文件', '打开模型文件夹…', '导出报告…', '视图', '模型', '实验', '对比', '对话', '报告', '学习']);
   });
 });

@@ -6,7 +6,7 @@ import { createPinia } from 'pinia';
 import { nextTick } from 'vue';
 import App from '../../renderer/src/App.vue';
 import { setLab } from '../../renderer/src/api';
-import { detectLocale, locale, setLocale, t } from '../../renderer/src/i18n';
+import { detectLocale, locale, setLocale, t, type MessageKey } from '../../renderer/src/i18n';
 import { fakeLab } from './fixtures';
 import { resetLabEvents } from '../../renderer/src/stores/events';
 
@@ -60,5 +60,34 @@ describe('i18n', () => {
     expect(w.get('h1').text()).toBe('Lab');
     expect(w.get('[data-testid="nav-compare"]').text()).toBe('Compare');
     w.unmount();
+  });
+});
+
+describe('i18n: keys built at run time exist in both languages', () => {
+  it('has every dynamic key the views compose, translated', () => {
+    const families: Record<string, readonly string[]> = {
+      'claims.a': ['memory', 'communication', 'throughput', 'latency'],
+      'claims.v': ['borne_out', 'not_borne_out', 'not_measured'],
+      'cmp.m': ['ttft_ms', 'tpot_ms', 'itl_ms', 'e2el_ms'],
+      'cmp.col': ['ranks', 'ttft50', 'ttft99', 'tpot50', 'tpot99', 'itl50', 'e2el50', 'prefill', 'output', 'req', 'goodput'],
+      'lab.axis': ['dp', 'pp', 'tp', 'sp', 'ep'],
+      'lab.job': ['running', 'done', 'failed', 'cancelled'],
+      'lab.wl': ['prefill', 'decode', 'serving', 'prefill.hint', 'decode.hint', 'serving.hint'],
+      'runs.c': ['pass', 'fail', 'unchecked'],
+      'chat.reason': ['eos', 'length', 'stop'],
+      'learn.aspect': ['memory', 'comm', 'tput', 'latency'],
+      ...Object.fromEntries(['dp', 'pp', 'tp', 'sp', 'ep'].map((s) => [`learn.${s}`, ['name', 'what', 'memory', 'comm', 'tput', 'latency']])),
+      nav: ['models', 'lab', 'compare', 'chat', 'reports', 'learn'],
+    };
+    const keys = Object.entries(families).flatMap(([f, ks]) => ks.map((k) => `${f}.${k}` as MessageKey));
+    for (const k of keys) {
+      setLocale('en');
+      const en = t(k);
+      setLocale('zh-CN');
+      const zh = t(k);
+      expect(en, k).toMatch(/\S/);
+      expect(zh, k).toMatch(/\S/);
+      if (!/^[A-Z0-9 ._/-]+$/.test(en) && !/p50|p99/.test(en)) expect(zh, k).not.toBe(en);
+    }
   });
 });

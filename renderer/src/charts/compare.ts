@@ -189,4 +189,5 @@ export function metricsTable(runs: RunRecord[]): { label: string; cells: string[
     ],
   }));
 }
-export const METRIC_COLUMNS = ['ranks', 'TTFT p50', 'TTFT p99', 'TPOT p50', 'TPOT p99', 'ITL p50', 'E2EL p50', 'prefill tok/s', 'output tok/s', 'req/s', 'goodput req/s'] as const;
+/** Column keys of metricsTable (labels: `cmp.col.<key>` in i18n). */
+export const METRIC_COLUMNS = ['ranks', 'ttft50', 'ttft99', 'tpot50', 'tpot99', 'itl50', 'e2el50', 'prefill', 'output', 'req', 'goodput'] as const;
