@@ -117,6 +117,9 @@ describe('LearnView', () => {
     expect(w.get('[data-testid="learn-TP"]').text()).toContain('TP lowers latency');
     expect(w.get('[data-testid="learn-TP"]').text()).toContain('borne out');
     expect(w.get('[data-testid="learn-PP"]').find('[data-testid="claims-table"]').exists()).toBe(false);
+    // a claim nothing measured yet is one line with what to run, not a row of dashes
+    expect(w.get('[data-testid="learn-EP"]').find('[data-testid="claims-table"]').exists()).toBe(false);
+    expect(w.get('[data-testid="learn-unmeasured-EP"]').text()).toContain('1 claim');
     expect(w.get('[data-testid="learn-status"]').text()).toContain('3 runs');
   });
 
