@@ -7,7 +7,7 @@
  *      Compare's charts draw real pixels of their series colours;
  *   4. the chat streams tokens under tp=2 and shows TTFT / inter-token latency and ranks;
  *   5. Reports exports the runs (a real browser download) and shows the claims.
- * Screenshots per view go to test-artifacts/ (lab.png, lab-mesh.png, compare.png, chat.png,
+ * Screenshots per view go to test-artifacts/ (lab.png, lab-mesh.png, compare.png, compare-dark.png, chat.png,
  * reports.png, learn.png, learn-zh.png; models.png comes from models.e2e).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -181,6 +181,9 @@ describe.skipIf(skip)('the lab UI in Chromium through the web host', () => {
     await page.waitForTimeout(400);
     expect(await colourPixels(page, '[data-testid="chart-timeline"]', SERIES.compute)).toBeGreaterThan(50);
     await shot('compare.png');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await shot('compare-dark.png');
+    await page.emulateMedia({ colorScheme: 'light' });
     expect(consoleErrors).toEqual([]);
   });
 
