@@ -90,6 +90,7 @@ describe('per-rank timeline', () => {
     expect(o.dataZoom.map((z) => z.type)).toEqual(['slider', 'inside']);
     expect(o.series.map((s) => s.itemStyle.color)).toEqual([SERIES.compute, SERIES.transfer, SERIES.wait, SERIES.bubble]);
     expect(o.yAxis.data).toEqual(['rank 0 · tp0', 'rank 1']);
+    expect(o.xAxis.max).toBe(0.55); // the last span's end, rounded up for a readable axis
   });
 
   it('draws a span as a rectangle clipped to the plot', () => {
