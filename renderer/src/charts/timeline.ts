@@ -105,7 +105,7 @@ export function timelineOption(events: TraceEvent[], p: ChartPalette, labels: Re
       { type: 'slider' as const, xAxisIndex: 0, filterMode: 'weakFilter' as const, height: 18, bottom: 8, borderColor: p.grid, textStyle: { color: p.muted } },
       { type: 'inside' as const, xAxisIndex: 0, filterMode: 'weakFilter' as const },
     ],
-    xAxis: { type: 'value' as const, min: 0, max: t.endMs >= 10 ? Math.ceil(t.endMs) : Math.max(0.01, Math.ceil(t.endMs * 100) / 100), name: labels.ms, nameTextStyle: { color: p.muted }, axisLabel: { color: p.muted }, splitLine: { lineStyle: { color: p.grid } } },
+    xAxis: { type: 'value' as const, min: 0, max: t.endMs >= 10 ? Math.ceil(t.endMs) : Math.max(0.01, Math.ceil(t.endMs * 100 - 1e-6) / 100), name: labels.ms, nameTextStyle: { color: p.muted }, axisLabel: { color: p.muted }, splitLine: { lineStyle: { color: p.grid } } },
     yAxis: { type: 'category' as const, inverse: true, data: t.rows.map((r) => r.label), axisTick: { show: false }, axisLabel: { color: p.text }, axisLine: { lineStyle: { color: p.grid } } },
     series: SPAN_KINDS.map((k) => ({
       type: 'custom' as const,
