@@ -333,15 +333,14 @@ class SpAttentionBlock implements Block {
     let block: KvBlock = { k: cache.k.subarray(0, cache.rows * cache.rowFloats), v: cache.v.subarray(0, cache.rows * cache.rowFloats), pos: cache.pos.subarray(0, cache.rows), runs: cache.runs };
     let msg: Float32Array | null = R > 1 ? cache.pack() : null;
     for (let t = 0; t < R; t++) {
-      // start passing the block on before computing with it
-      const pass = t < R - 1 && this.ring
-        ? Promise.all([this.ring.send((g.r + 1) % R, msg!), this.ring.recv((g.r - 1 + R) % R)])
-        : null;
       const src = (g.r - t + R) % R;
       await this.attendBlock(plan, step, q, qPos, qRuns, accs, block, nq, nkv, D, B, `r${src}`);
-      if (pass) {
+      // Pass the block on after computing with it: session.run holds the JS
+      // thread, so an exchange started earlier could not overlap anyway, and
+      // its waiting peer would spin on a core the computation needs.
+      if (t < R - 1 && this.ring) {
         const tc = performance.now();
-        const [, got] = await pass;
+        const [, got] = await Promise.all([this.ring.send((g.r + 1) % R, msg!), this.ring.recv((g.r - 1 + R) % R)]);
         timing(step, `${this.name}.ring`, tc, 'comm');
         msg = got;
         block = unpack(got, B * nkv * D);
