@@ -31,7 +31,7 @@ import { servingMetrics, type RequestTimeline, type PrefillSpan, type ServingMet
 import { commRows, hostFacts, rankTime, rewriteRecord, runId, runtimeVersions, writeRunFolder, type LedgerOp } from './record';
 import { kvCacheBytes, workloadActivationPeak, type ShardShape } from './memory';
 import { StepRecorder, buildTrace, nowUs, type HostSpan, type RankSpan } from './trace';
-import { loadServing } from './serving-loader';
+import { loadServing, type ServingDetail } from './serving-loader';
 
 export type { WorkloadKind };
 
@@ -309,7 +309,7 @@ async function runOne(o: BenchOptions, v: Variant, reference: Reference | null, 
       ...(expertLoad ? { expert_load: { tokens: expertLoad.tokens, balancedness: expertLoad.tokens.map(balancedness), ...(expertLoad.byRank ? { by_rank: expertLoad.byRank } : {}) } } : {}),
       trace: { source: spans ? 'engine' : recorder.spans.some((x) => x.length > 0) ? 'reconstructed' : 'none', file: 'trace.json' },
     };
-    const hostSpans = requestSpans(measured.requests, measured.t0Us);
+    const hostSpans = [...requestSpans(measured.requests, measured.t0Us), ...stepSpans(measured.steps ?? [], measured.t0Us)];
     const trace = buildTrace({
       ranks: engine.cluster.ready.map((_, i) => {
         const p = engine.mesh.place(i).coord;
@@ -341,7 +341,7 @@ function shardShape(c: ModelConfig, engine: Engine, rank: number, layers: [numbe
   return { layers, hidden: c.hidden, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, ffn, vocab: c.vocabSize, tp: spec.tp, head: engine.roles[rank]?.plan.head ?? false, sp: spec.sp, megatronSp: spec.spImpl === 'megatron' && spec.tp > 1 };
 }
 
-type Measured = { metrics: ServingMetrics; requests: RequestTimeline[]; workload: Record<string, unknown>; extraMetrics: Record<string, number>; t0Us?: number };
+type Measured = { metrics: ServingMetrics; requests: RequestTimeline[]; workload: Record<string, unknown>; extraMetrics: Record<string, number>; t0Us?: number; steps?: NonNullable<ServingDetail['steps']> };
 
 /**
  * prefill / decode: `reps` batches back to back on one virtual clock. Every
@@ -398,7 +398,20 @@ async function measureServing(o: BenchOptions, engine: Engine, progress: (p: { m
     slo: o.slo,
     onProgress: (done, total) => progress({ message: `requests ${done}/${total}`, requestsDone: done, requestsTotal: total }),
   });
-  return { metrics: r.metrics, requests: r.requests, workload: { requests, rate, output_len: o.outputLen, max_batch: o.maxBatch ?? null, arrival: rate > 0 ? 'poisson' : 'all at t0' }, extraMetrics: {}, t0Us };
+  const steps = r.detail?.steps ?? [];
+  const d = r.detail;
+  const scheduler = d ? { mode: d.mode ?? null, notes: d.notes ?? [], prefill_steps: steps.filter((x) => x.kind === 'prefill').length, decode_steps: steps.filter((x) => x.kind === 'decode').length, mean_decode_batch: mean(steps.filter((x) => x.kind === 'decode').map((x) => x.batch)) } : null;
+  return { metrics: r.metrics, requests: r.requests, workload: { requests, rate, output_len: o.outputLen, max_batch: o.maxBatch ?? null, arrival: rate > 0 ? 'poisson' : 'all at t0', ...(scheduler ? { scheduler } : {}) }, extraMetrics: {}, t0Us, steps };
+}
+
+function mean(xs: number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
+}
+
+/** Host-process spans of the scheduler's steps (row 0): prefill / decode, with the batch it ran. */
+function stepSpans(steps: NonNullable<ServingDetail['steps']>, t0Us?: number): HostSpan[] {
+  if (t0Us === undefined) return [];
+  return steps.map((x) => ({ name: `${x.kind} ×${x.batch}`, cat: `scheduler.${x.kind}`, ts: t0Us + x.startMs * 1000, dur: (x.endMs - x.startMs) * 1000, tid: 0, args: { replica: x.replica, batch: x.batch, tokens_per_seq: x.S } }));
 }
 
 /** Host-process spans of a serving run: one row per request, queued then running. */

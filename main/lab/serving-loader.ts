@@ -20,8 +20,15 @@ export interface ServingOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** How the scheduler ran the workload (optional: recorded when the module gives it). */
+export interface ServingDetail {
+  mode?: string;
+  notes?: string[];
+  steps?: { replica: number; kind: string; startMs: number; endMs: number; batch: number; S: number }[];
+}
+
 export interface ServingModule {
-  runServingWorkload(engine: Engine, o: ServingOptions): Promise<{ metrics: ServingMetrics; requests: RequestTimeline[] }>;
+  runServingWorkload(engine: Engine, o: ServingOptions): Promise<{ metrics: ServingMetrics; requests: RequestTimeline[]; detail?: ServingDetail }>;
 }
 
 export async function loadServing(): Promise<ServingModule> {

@@ -63,6 +63,10 @@ export function buildTrace(t: TraceInput): TraceEvent[] {
   if (t.host && t.host.length > 0) {
     events.push({ name: 'process_name', ph: 'M', ts: 0, pid: hostPid, tid: 0, args: { name: 'host (requests)' } });
     events.push({ name: 'process_sort_index', ph: 'M', ts: 0, pid: hostPid, tid: 0, args: { sort_index: hostPid } });
+    // row 0: the scheduler's steps; row k: request k − 1
+    for (const tid of [...new Set(t.host.map((s) => s.tid ?? 0))].sort((a, b) => a - b)) {
+      events.push({ name: 'thread_name', ph: 'M', ts: 0, pid: hostPid, tid, args: { name: tid === 0 ? 'scheduler' : `request ${tid - 1}` } });
+    }
     for (const s of t.host) {
       events.push({ name: s.name, cat: s.cat, ph: 'X', ts: round(s.ts - t0), dur: round(Math.max(0, s.dur)), pid: hostPid, tid: s.tid ?? 0, ...(s.args ? { args: s.args } : {}) });
     }

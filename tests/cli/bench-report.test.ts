@@ -107,6 +107,8 @@ describe('lab bench --workload serving', () => {
       const pids = trace.filter((e) => e.ph === 'M' && e.name === 'process_name').map((e) => e.pid);
       for (let k = 0; k < rec.parallel.world; k++) expect(pids).toContain(k);
       expect(trace.filter((e) => e.ph === 'X' && e.cat === 'request')).toHaveLength(6); // the host process: one span per request
+      expect(trace.some((e) => e.ph === 'X' && e.cat === 'scheduler.prefill')).toBe(true); // and the scheduler's steps
+      expect(rec.workload['scheduler']).toMatchObject({ mode: expect.any(String) });
     }
   });
 

@@ -21,6 +21,7 @@ describe('trace', () => {
     expect(x.find((e) => e.name === 'all_reduce')).toMatchObject({ pid: 1, ts: 0, dur: 20 });
     expect(x.find((e) => e.name === 'attn')).toMatchObject({ pid: 0, ts: 100, dur: 50 });
     expect(x.find((e) => e.name === 'req 0')).toMatchObject({ pid: 2, ts: 50, tid: 1 });
+    expect(ev.find((e) => e.ph === 'M' && e.name === 'thread_name' && e.pid === 2 && e.tid === 1)?.args).toEqual({ name: 'request 0' });
   });
 
   it('rebuilds per-step spans from running totals', () => {
