@@ -85,7 +85,7 @@ export function renderMarkdown(runs: RunRecord[], claims: ClaimRow[], lang: Lang
 export const CSV_COLUMNS = [
   'id', 'label', 'created', 'model', 'spec', 'world', 'dp', 'pp', 'tp', 'sp', 'ep', 'workload', 'prompt_len', 'output_len', 'batch', 'requests', 'rate', 'seed',
   'device', 'threads_per_rank', 'host_cpu',
-  'output_tok_s', 'prefill_tok_s', 'decode_tok_s', 'request_s',
+  'output_tok_s', 'prefill_tok_s', 'decode_tok_s', 'request_s', 'goodput_req_s',
   'ttft_mean_ms', 'ttft_p50_ms', 'ttft_p90_ms', 'ttft_p99_ms', 'tpot_mean_ms', 'tpot_p50_ms', 'tpot_p90_ms', 'tpot_p99_ms',
   'itl_mean_ms', 'itl_p50_ms', 'itl_p90_ms', 'itl_p99_ms', 'e2el_mean_ms', 'e2el_p50_ms', 'e2el_p90_ms', 'e2el_p99_ms',
   'weights_bytes_total', 'weights_bytes_max_rank', 'rss_peak_bytes_max_rank', 'comm_bytes_sent', 'comm_bytes_expected',
@@ -108,7 +108,7 @@ export function renderCsv(runs: RunRecord[]): string {
     return [
       r.id, r.label, r.created, r.model.id, r.parallel.spec, r.parallel.world, r.parallel.dp, r.parallel.pp, r.parallel.tp, r.parallel.sp, r.parallel.ep, w.kind, w['prompt_len'], w['output_len'], w['batch'], w['requests'], w['rate'], w['seed'],
       r.device.kind, r.device.threads_per_rank, r.device.host_cpu,
-      m.output_tok_s, m.prefill_tok_s, m['decode_tok_s'], m.request_s,
+      m.output_tok_s, m.prefill_tok_s, m['decode_tok_s'], m.request_s, m['goodput_req_s'],
       ...st('ttft_ms'), ...st('tpot_ms'), ...st('itl_ms'), ...st('e2el_ms'),
       weights.reduce((a, b) => a + b, 0), Math.max(...weights), Math.max(...r.ranks.map((k) => k.memory?.rss_peak_bytes ?? 0)),
       r.comm.reduce((a, x) => a + x.bytes_sent, 0), r.comm.reduce((a, x) => a + x.expected_bytes_sent, 0),
