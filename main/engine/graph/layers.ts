@@ -106,6 +106,8 @@ export interface AttnIo extends StreamIn {
   positions: string;
   /** ops: (S, P+S) float additive causal mask (0 / −inf) */
   mask: string;
+  /** ops, optional: (B,1,S,P+S) additive per-row mask hiding the padding of shorter rows in a ragged batch (continuous batching) */
+  rowMask?: string;
   cos: string; // (maxSeq, D/2)
   sin: string;
 }
@@ -165,7 +167,10 @@ function opsAttention(g: GraphBuilder, s: AttnShape, q: string, k: string, v: st
   const kt = g.op('Transpose', [presentK], { perm: [0, 1, 3, 2] }); // (B,KV,D,T)
   const scores = g.op('MatMul', [qg, kt]); // (B,KV,G·S,T): row g·S+i is query i of group member g
   const mask = G === 1 ? io.mask : g.op('Tile', [io.mask, g.ints([G, 1])]); // (G·S,T)
-  const probs = g.op('Softmax', [g.op('Add', [scores, mask])], { axis: -1 });
+  let masked = g.op('Add', [scores, mask]);
+  // Ragged batch: each row's own padding, (B,1,S,T) tiled over the group → (B,1,G·S,T), broadcast over kv heads.
+  if (io.rowMask) masked = g.op('Add', [masked, G === 1 ? io.rowMask : g.op('Tile', [io.rowMask, g.ints([1, 1, G, 1])])]);
+  const probs = g.op('Softmax', [masked], { axis: -1 });
   const ctx = g.op('MatMul', [probs, presentV]); // (B,KV,G·S,D)
   const bnsd = g.op('Reshape', [ctx, g.ints([0, N, -1, D])]); // (B,N,S,D)
   const attn = g.op('Reshape', [g.op('Transpose', [bnsd], { perm: [0, 2, 1, 3] }), g.ints([0, 0, N * D])]);

@@ -85,6 +85,7 @@ export function buildSegment(spec: SegmentSpec, rope: RopeTables): BuiltSegment 
   let totalLen = '';
   let positions = '';
   let mask = '';
+  let rowMask = '';
   let cos = '';
   let sin = '';
   const kernel = attn.length > 0 ? attnKernel(attn[0].s.headDim) : null;
@@ -94,6 +95,8 @@ export function buildSegment(spec: SegmentSpec, rope: RopeTables): BuiltSegment 
   } else if (kernel === 'ops') {
     positions = g.input('positions', 'int64', ['batch', 'seq']);
     mask = g.input('mask', 'float32', ['seq', 'total']);
+    // (B,1,S,T) per-row mask of a ragged batch (continuous batching); (1,1,1,1) zeros for a plain one
+    rowMask = g.input('row_mask', 'float32', ['row_b', 1, 'row_s', 'row_t']);
   }
   if (kernel) {
     cos = g.init('rope.cos', rope.cos, [rope.maxSeq, rope.cos.length / rope.maxSeq]);
@@ -110,7 +113,7 @@ export function buildSegment(spec: SegmentSpec, rope: RopeTables): BuiltSegment 
         const l = piece.layer;
         const pk = g.input(pastK(l), 'float32', ['batch', kvHeads, 'past', headDim]);
         const pv = g.input(pastV(l), 'float32', ['batch', kvHeads, 'past', headDim]);
-        const r = emitAttention(g, `l${l}.attn`, piece.w, piece.s, { ...stream, pastK: pk, pastV: pv, seqlensK, totalLen, positions, mask, cos, sin });
+        const r = emitAttention(g, `l${l}.attn`, piece.w, piece.s, { ...stream, pastK: pk, pastV: pv, seqlensK, totalLen, positions, mask, rowMask, cos, sin });
         g.node('Identity', [r.presentK], [presentK(l)]);
         g.node('Identity', [r.presentV], [presentV(l)]);
         g.output(presentK(l), 'float32', ['batch', kvHeads, 'total', headDim]);

@@ -18,6 +18,7 @@ import { createSession, ort } from './ort';
 import type { SessionConfig } from './ort';
 import { pastK, pastV, presentK, presentV } from '../graph/segments';
 import type { BuiltSegment } from '../graph/segments';
+import { raggedAttentionFeeds } from '../serving-feeds';
 
 export interface StreamTensors {
   x: Float32Array; // (B,S,H)
@@ -56,6 +57,12 @@ export class BatchState {
   readonly blocks = new Map<string, BlockState>();
   /** tokens already in the cache (of the whole sequence, also when this rank holds only a shard of it) */
   length = 0;
+  /**
+   * Continuous batching: tokens per row when the rows differ (a ragged batch,
+   * serving-kv.ts; `length` is then the cache width, max lens); null when
+   * every row has `length`.
+   */
+  lens: number[] | null = null;
   constructor(readonly batch: number) {}
 
   kvBytes(): number {
@@ -141,7 +148,7 @@ export class Executor {
     if (total > this.maxSeq) {
       throw new Error(`sequence length ${total} exceeds the context this engine was built for (${this.maxSeq}); use a shorter prompt or fewer new tokens`);
     }
-    const attnFeeds = attentionFeeds(B, S, state.length);
+    const attnFeeds = state.lens ? raggedAttentionFeeds(state.lens, S, state.length) : attentionFeeds(B, S, state.length);
     let stream: StreamTensors | null = 'stream' in input ? input.stream : null;
     let logits: Float32Array | null = null;
 
@@ -170,6 +177,8 @@ export class Executor {
       }
       if (seg.kernel) {
         Object.assign(feeds, attnFeeds(seg.kernel));
+        // The standard-op kernel's per-row mask input (ragged batches); a plain batch adds zeros.
+        if (seg.kernel === 'ops' && !feeds.row_mask) feeds.row_mask = noRowMask((feeds.ids ?? feeds.x).dims[1]);
         for (const l of seg.layers) {
           const kv = state.kv.get(l)!;
           feeds[pastK(l)] = kv.k;
@@ -188,6 +197,7 @@ export class Executor {
       }
     }
     state.length = total;
+    if (state.lens) state.lens = state.lens.map((l) => l + S);
     if (logits) return { logits };
     return { stream: stream! };
   }
@@ -195,6 +205,14 @@ export class Executor {
   async release(): Promise<void> {
     await Promise.all(this.items.map((item, i) => (isBlock(item) ? item.release() : this.sessions[i]!.release())));
   }
+}
+
+/** The row mask of a plain batch: (1,1,S,1) zeros, which broadcast once tiled over a query group. */
+const noRowMasks = new Map<number, ort.Tensor>();
+function noRowMask(S: number): ort.Tensor {
+  let t = noRowMasks.get(S);
+  if (!t) noRowMasks.set(S, (t = new ort.Tensor('float32', new Float32Array(S), [1, 1, S, 1])));
+  return t;
 }
 
 /**

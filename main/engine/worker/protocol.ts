@@ -64,7 +64,12 @@ export type HostMsg =
   | { v: 1; type: 'step'; id: number; batch: string; S: number; tokens: Int32Array; wantLogits: boolean; trace?: boolean }
   | { v: 1; type: 'close'; id: number; batch: string }
   | { v: 1; type: 'ledger'; id: number; reset: boolean }
-  | { v: 1; type: 'shutdown'; id: number };
+  | { v: 1; type: 'shutdown'; id: number }
+  /** continuous batching (engine/serving.ts, serving-kv.ts): a pool is one running ragged batch; `leave` rows drop out before the step */
+  | { v: 1; type: 'serve-open'; id: number; pool: string }
+  | { v: 1; type: 'serve-prefill'; id: number; pool: string; leave: number[]; ids: number[]; sampling: SeqSampling[]; S: number; tokens: Int32Array }
+  | { v: 1; type: 'serve-step'; id: number; pool: string; leave: number[]; tokens: Int32Array }
+  | { v: 1; type: 'serve-close'; id: number; pool: string };
 
 export interface RankReady {
   pid: number;

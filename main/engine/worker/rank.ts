@@ -30,6 +30,7 @@ import { sampleToken } from '../sample/sampler';
 import type { HostMsg, RankInit, RankMsg, RankReady, RankSpan, SeqSampling, StepResult } from './protocol';
 import type { SegmentTiming } from '../runtime/executor';
 import type { LedgerSummary } from '../comm/ledger';
+import { poolClose, poolOpen, poolPrefill, poolStep } from '../serving-kv';
 
 interface Batch {
   mb: MicroBatches;
@@ -154,7 +155,22 @@ async function handle(msg: HostMsg): Promise<unknown> {
     case 'shutdown':
       setImmediate(() => process.exit(0));
       return null;
+    // Continuous batching: one running ragged batch per pool (serving-kv.ts).
+    case 'serve-open':
+      return poolOpen(serveCtx(), msg.pool);
+    case 'serve-prefill':
+      return poolPrefill(serveCtx(), msg.pool, msg);
+    case 'serve-step':
+      return poolStep(serveCtx(), msg.pool, msg);
+    case 'serve-close':
+      poolClose(msg.pool);
+      return null;
   }
+}
+
+function serveCtx() {
+  const r = ready();
+  return { exec: r.exec, links: r.links, vocab: r.vocab, micro: r.init.micro, sampler: r.init.sampler };
 }
 
 /** Serve host messages one at a time, in order: a rank is a sequential device. */
