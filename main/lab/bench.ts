@@ -31,7 +31,7 @@ import { servingMetrics, type RequestTimeline, type PrefillSpan, type ServingMet
 import { commRows, hostFacts, rankTime, rewriteRecord, runId, runtimeVersions, writeRunFolder, type LedgerOp } from './record';
 import { kvCacheBytes, workloadActivationPeak, type ShardShape } from './memory';
 import { StepRecorder, buildTrace, nowUs, type HostSpan, type RankSpan } from './trace';
-import { loadServing, type ServingDetail } from './serving-loader';
+import type { ServingDetail } from './serving';
 
 export type { WorkloadKind };
 
@@ -127,7 +127,6 @@ export class BenchCancelled extends Error {
 }
 
 export async function bench(o: BenchOptions): Promise<BenchResult> {
-  if (o.workload === 'serving') await loadServing(); // fail before any engine starts when serving is missing
   const variants: Variant[] = orderSpecs(o.specs).map((spec) => ({ spec, label: spec }));
   if (o.ceiling) variants.push({ spec: 'single', label: 'single/sublayer-segments', cut: 'sublayer' }, { spec: 'single', label: 'single/monolithic', cut: 'none' });
   const records: RunRecord[] = [];
@@ -341,7 +340,7 @@ function shardShape(c: ModelConfig, engine: Engine, rank: number, layers: [numbe
   return { layers, hidden: c.hidden, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, ffn, vocab: c.vocabSize, tp: spec.tp, head: engine.roles[rank]?.plan.head ?? false, sp: spec.sp, megatronSp: spec.spImpl === 'megatron' && spec.tp > 1 };
 }
 
-type Measured = { metrics: ServingMetrics; requests: RequestTimeline[]; workload: Record<string, unknown>; extraMetrics: Record<string, number>; t0Us?: number; steps?: NonNullable<ServingDetail['steps']> };
+type Measured = { metrics: ServingMetrics; requests: RequestTimeline[]; workload: Record<string, unknown>; extraMetrics: Record<string, number>; t0Us?: number; steps?: ServingDetail['steps'] };
 
 /**
  * prefill / decode: `reps` batches back to back on one virtual clock. Every
@@ -384,7 +383,7 @@ async function measureBatch(o: BenchOptions, engine: Engine, work: number[][], a
 }
 
 async function measureServing(o: BenchOptions, engine: Engine, progress: (p: { message: string; requestsDone?: number; requestsTotal?: number }) => void): Promise<Measured> {
-  const { runServingWorkload } = await loadServing();
+  const { runServingWorkload } = await import('./serving');
   const requests = o.requests ?? 16;
   const rate = o.rate ?? 0;
   const t0Us = nowUs();
@@ -398,10 +397,9 @@ async function measureServing(o: BenchOptions, engine: Engine, progress: (p: { m
     slo: o.slo,
     onProgress: (done, total) => progress({ message: `requests ${done}/${total}`, requestsDone: done, requestsTotal: total }),
   });
-  const steps = r.detail?.steps ?? [];
-  const d = r.detail;
-  const scheduler = d ? { mode: d.mode ?? null, notes: d.notes ?? [], prefill_steps: steps.filter((x) => x.kind === 'prefill').length, decode_steps: steps.filter((x) => x.kind === 'decode').length, mean_decode_batch: mean(steps.filter((x) => x.kind === 'decode').map((x) => x.batch)) } : null;
-  return { metrics: r.metrics, requests: r.requests, workload: { requests, rate, output_len: o.outputLen, max_batch: o.maxBatch ?? null, arrival: rate > 0 ? 'poisson' : 'all at t0', ...(scheduler ? { scheduler } : {}) }, extraMetrics: {}, t0Us, steps };
+  const steps = r.detail.steps;
+  const scheduler = { mode: r.detail.mode, notes: r.detail.notes, prefill_steps: steps.filter((x) => x.kind === 'prefill').length, decode_steps: steps.filter((x) => x.kind === 'decode').length, mean_decode_batch: mean(steps.filter((x) => x.kind === 'decode').map((x) => x.batch)) };
+  return { metrics: r.metrics, requests: r.requests, workload: { requests, rate, output_len: o.outputLen, max_batch: o.maxBatch ?? null, arrival: rate > 0 ? 'poisson' : 'all at t0', scheduler }, extraMetrics: {}, t0Us, steps };
 }
 
 function mean(xs: number[]): number {
@@ -409,7 +407,7 @@ function mean(xs: number[]): number {
 }
 
 /** Host-process spans of the scheduler's steps (row 0): prefill / decode, with the batch it ran. */
-function stepSpans(steps: NonNullable<ServingDetail['steps']>, t0Us?: number): HostSpan[] {
+function stepSpans(steps: ServingDetail['steps'], t0Us?: number): HostSpan[] {
   if (t0Us === undefined) return [];
   return steps.map((x) => ({ name: `${x.kind} ×${x.batch}`, cat: `scheduler.${x.kind}`, ts: t0Us + x.startMs * 1000, dur: (x.endMs - x.startMs) * 1000, tid: 0, args: { replica: x.replica, batch: x.batch, tokens_per_seq: x.S } }));
 }

@@ -87,9 +87,7 @@ describe('lab bench', () => {
 });
 
 describe('lab bench --workload serving', () => {
-  const serving = existsSync(path.resolve(__dirname, '../../main/lab/serving.ts'));
-
-  it.skipIf(!serving)('runs Poisson requests on single;tp=2: vLLM metrics from request timelines, one process per rank', async () => {
+  it('runs Poisson requests on single;tp=2: vLLM metrics from request timelines, one process per rank', async () => {
     const out = path.join(tmp, 'serving-runs');
     const r = await lab(['bench', '--model', 'synth-llama-tiny', '--parallel', 'single;tp=2', '--workload', 'serving', '--requests', '6', '--rate', '50', '--prompt-len', '6', '--output-len', '4', '--out', out, '--json', '--slo-ttft', '10000'], env(), 240_000);
     expect(r.code, r.stderr).toBe(0);
@@ -110,12 +108,6 @@ describe('lab bench --workload serving', () => {
       expect(trace.some((e) => e.ph === 'X' && e.cat === 'scheduler.prefill')).toBe(true); // and the scheduler's steps
       expect(rec.workload['scheduler']).toMatchObject({ mode: expect.any(String) });
     }
-  });
-
-  it.skipIf(serving)('says clearly that serving is not in this build', async () => {
-    const r = await lab(['bench', '--model', 'synth-llama-tiny', '--parallel', 'tp=2', '--workload', 'serving', '--out', path.join(tmp, 'x')], env());
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/--workload serving is not available in this build/);
   });
 });
 
