@@ -138,6 +138,17 @@ export class Engine {
     return out;
   }
 
+  /** Account one rank's step from a scheduler outside `generate` (continuous batching, serving.ts): its times, KV bytes and spans. */
+  recordRankStep(rank: number, res: StepResult): void {
+    if (res.spans) (this.spans[rank] ??= []).push(...res.spans);
+    this.lastKvBytes[rank] = res.kvBytes;
+    const t = this.rankTimes[rank];
+    t.steps++;
+    t.computeMs += res.computeMs;
+    t.commMs += res.commMs;
+    t.bubbleMs += res.bubbleMs;
+  }
+
   /** Per global rank, the KV cache bytes it held after its last step. */
   kvBytes(): number[] {
     return Array.from({ length: this.spec.world }, (_, r) => this.lastKvBytes[r] ?? 0);

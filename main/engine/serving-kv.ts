@@ -28,7 +28,8 @@ import { microBatches, runStage } from './worker/stage';
 import type { StageLinks, StageTimes } from './worker/stage';
 import { Rng } from './sample/rng';
 import { sampleToken } from './sample/sampler';
-import type { SeqSampling, StepResult } from './worker/protocol';
+import type { RankSpan, SeqSampling, StepResult } from './worker/protocol';
+import type { SegmentTiming } from './runtime/executor';
 
 export { raggedAttentionFeeds } from './serving-feeds';
 
@@ -147,20 +148,22 @@ function sample(ctx: ServeCtx, p: Pool, logits: Float32Array | null, rows: numbe
 }
 
 /** Finished rows leave; `ids` are prefilled as a batch of their own (equal prompt length S) and join the running batch. */
-export async function poolPrefill(ctx: ServeCtx, id: string, m: { leave: number[]; ids: number[]; sampling: SeqSampling[]; S: number; tokens: Int32Array }): Promise<StepResult> {
+export async function poolPrefill(ctx: ServeCtx, id: string, m: { leave: number[]; ids: number[]; sampling: SeqSampling[]; S: number; tokens: Int32Array; trace?: boolean }): Promise<StepResult> {
   const p = pool(id);
   leave(p, m.leave);
   const n = m.ids.length;
   if (m.tokens.length !== n * m.S) throw new Error(`serve-prefill expects ${n}×${m.S} token ids, got ${m.tokens.length}`);
   const times: StageTimes = { computeMs: 0, commMs: 0, bubbleMs: 0 };
   const mb = microBatches(ctx.exec, n, ctx.micro);
-  const logits = await runStage(ctx.exec, mb, m.S, m.tokens, ctx.links, ctx.vocab, times);
+  const timings: SegmentTiming[] = [];
+  const logits = await runStage(ctx.exec, mb, m.S, m.tokens, ctx.links, ctx.vocab, times, timings);
   const t = performance.now();
   const joined = repack(
     [...(p.state ? [{ state: p.state, rows: p.ids.map((_, r) => r) }] : []), ...mb.states.map((st) => ({ state: st, rows: Array.from({ length: st.batch }, (_, r) => r) }))],
     p.layout,
   );
   times.computeMs += performance.now() - t;
+  timings.push({ segment: 'join (KV repack)', start: t, ms: performance.now() - t });
   const base = p.ids.length;
   p.state = joined;
   p.ids.push(...m.ids);
@@ -168,21 +171,27 @@ export async function poolPrefill(ctx: ServeCtx, id: string, m: { leave: number[
   p.rngs.push(...m.sampling.map((s) => new Rng(s.seed)));
   p.history.push(...m.ids.map((_, i) => Array.from(m.tokens.subarray(i * m.S, (i + 1) * m.S))));
   const tokens = sample(ctx, p, logits, m.ids.map((_, i) => base + i));
-  return { tokens, logits: null, ...times, kvBytes: p.state?.kvBytes() ?? 0 };
+  return { tokens, logits: null, ...times, kvBytes: p.state?.kvBytes() ?? 0, spans: m.trace ? spansOf(timings) : undefined };
 }
 
 /** Finished rows leave; then one decode step (one new token per row) for every running row. */
-export async function poolStep(ctx: ServeCtx, id: string, m: { leave: number[]; tokens: Int32Array }): Promise<StepResult> {
+export async function poolStep(ctx: ServeCtx, id: string, m: { leave: number[]; tokens: Int32Array; trace?: boolean }): Promise<StepResult> {
   const p = pool(id);
   const t = performance.now();
   leave(p, m.leave);
   const repackMs = performance.now() - t;
+  const timings: SegmentTiming[] = m.leave.length > 0 ? [{ segment: 'leave (KV repack)', start: t, ms: repackMs }] : [];
   const B = p.ids.length;
   if (!p.state || B === 0) throw new Error('serve-step on an empty serving pool');
   if (m.tokens.length !== B) throw new Error(`serve-step expects ${B} token ids (one per running request), got ${m.tokens.length}`);
   const times: StageTimes = { computeMs: repackMs, commMs: 0, bubbleMs: 0 };
-  const logits = await runStage(ctx.exec, { states: [p.state], ranges: [[0, B]] }, 1, m.tokens, ctx.links, ctx.vocab, times);
+  const logits = await runStage(ctx.exec, { states: [p.state], ranges: [[0, B]] }, 1, m.tokens, ctx.links, ctx.vocab, times, timings);
   for (let r = 0; r < B; r++) p.history[r].push(m.tokens[r]);
   const tokens = sample(ctx, p, logits, p.ids.map((_, r) => r));
-  return { tokens, logits: null, ...times, kvBytes: p.state.kvBytes() };
+  return { tokens, logits: null, ...times, kvBytes: p.state.kvBytes(), spans: m.trace ? spansOf(timings) : undefined };
+}
+
+/** Step timings as trace spans (µs since the epoch, as rank.ts gives them). */
+function spansOf(timings: SegmentTiming[]): RankSpan[] {
+  return timings.map((t) => ({ name: t.segment, cat: t.cat ?? 'compute', ts: (performance.timeOrigin + t.start) * 1000, dur: t.ms * 1000 }));
 }

@@ -154,11 +154,7 @@ export async function serve(engine: Engine, reqs: ServeRequest[], o: ServeOption
     results.forEach((res, j) => {
       const rank = lane.ranks[j];
       stepComm(engine.expectedComm[rank], engine.roles[rank], engine.mesh.place(rank), engine.config, B, S, micro);
-      const t = engine.rankTimes[rank];
-      t.steps++;
-      t.computeMs += res.computeMs;
-      t.commMs += res.commMs;
-      t.bubbleMs += res.bubbleMs;
+      engine.recordRankStep(rank, res);
     });
   };
 
@@ -204,7 +200,7 @@ export async function serve(engine: Engine, reqs: ServeRequest[], o: ServeOption
         for (const r of group) r.out.firstScheduledMs = start;
         const sampling: SeqSampling[] = group.map((r) => ({ params: r.sampling ?? { greedy: true }, seed: (r.seed ?? r.id * 7919) >>> 0 }));
         const results = await ask(
-          { type: 'serve-prefill', pool, leave, ids: group.map((r) => r.id), sampling, S, tokens: Int32Array.from(group.flatMap((r) => r.prompt)) },
+          { type: 'serve-prefill', pool, leave, ids: group.map((r) => r.id), sampling, S, tokens: Int32Array.from(group.flatMap((r) => r.prompt)), trace: engine.tracing },
           group.length * S,
         );
         const end = now();
@@ -220,7 +216,7 @@ export async function serve(engine: Engine, reqs: ServeRequest[], o: ServeOption
         lane.leave = [];
         const B = lane.rows.length;
         const start = now();
-        const results = await ask({ type: 'serve-step', pool, leave, tokens: Int32Array.from(lane.rows.map((r) => r.out.tokens[r.out.tokens.length - 1])) }, B);
+        const results = await ask({ type: 'serve-step', pool, leave, tokens: Int32Array.from(lane.rows.map((r) => r.out.tokens[r.out.tokens.length - 1])), trace: engine.tracing }, B);
         const end = now();
         steps.push({ replica: lane.d, kind: 'decode', startMs: start, endMs: end, batch: B, S: 1 });
         account(lane, results, B, 1, 1);

@@ -100,3 +100,34 @@ describe('continuous batching reproduces each request generated alone (greedy)',
     }, 180_000);
   }
 });
+
+describe('serving beside other engine features', () => {
+  it('a plan whose blocks keep their own state (sp=2) falls back to one request at a time, says so, and still gives the same tokens', async () => {
+    const want = await alone('synth-llama-tiny');
+    const res = await served('synth-llama-tiny', 'sp=2');
+    expect(res.mode).toBe('one-at-a-time');
+    expect(res.notes.join(' ')).toMatch(/continuous batching is not available for 'sp=2'/);
+    expect(res.requests.map((r) => r.tokens)).toEqual(want);
+    for (const r of res.requests) expect(r.tokenMs).toHaveLength(r.tokens.length);
+  }, 120_000);
+
+  it('with tracing on, every rank records spans of the serving steps, and rank times add up', async () => {
+    const e = await Engine.start({ model: 'synth-llama-tiny', parallel: 'tp=2', threadsPerRank: 1 });
+    try {
+      e.tracing = true;
+      e.resetTimes();
+      const res = await serve(e, REQS.slice(0, 3), { ignoreEos: true });
+      const spans = e.drainSpans();
+      expect(spans).toHaveLength(2);
+      for (const s of spans) {
+        expect(s.some((x) => x.cat === 'compute')).toBe(true);
+        expect(s.some((x) => x.cat === 'comm' && x.name.startsWith('all_reduce'))).toBe(true);
+      }
+      expect(spans[0].some((x) => x.name.includes('KV repack'))).toBe(true);
+      expect(e.rankTimes[0].steps).toBe(res.steps.length);
+      expect(e.kvBytes()[0]).toBeGreaterThan(0);
+    } finally {
+      await e.close();
+    }
+  }, 60_000);
+});

@@ -67,8 +67,8 @@ export type HostMsg =
   | { v: 1; type: 'shutdown'; id: number }
   /** continuous batching (engine/serving.ts, serving-kv.ts): a pool is one running ragged batch; `leave` rows drop out before the step */
   | { v: 1; type: 'serve-open'; id: number; pool: string }
-  | { v: 1; type: 'serve-prefill'; id: number; pool: string; leave: number[]; ids: number[]; sampling: SeqSampling[]; S: number; tokens: Int32Array }
-  | { v: 1; type: 'serve-step'; id: number; pool: string; leave: number[]; tokens: Int32Array }
+  | { v: 1; type: 'serve-prefill'; id: number; pool: string; leave: number[]; ids: number[]; sampling: SeqSampling[]; S: number; tokens: Int32Array; trace?: boolean }
+  | { v: 1; type: 'serve-step'; id: number; pool: string; leave: number[]; tokens: Int32Array; trace?: boolean }
   | { v: 1; type: 'serve-close'; id: number; pool: string };
 
 export interface RankReady {
