@@ -10,6 +10,7 @@ import type { WorkloadKind } from '../lab/bench';
 import { defaultRunsDir } from '../lab/record';
 import { formatBytes, ms } from './format';
 import { Progress } from './progress';
+import { userPath } from './report';
 
 const WORKLOADS: WorkloadKind[] = ['prefill', 'decode', 'serving'];
 
@@ -62,7 +63,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     seed: intOpt('seed', v.seed, 0),
     verify: v.verify === true,
     ceiling: v.ceiling === true,
-    outDir: v.out ?? defaultRunsDir(),
+    outDir: v.out ? userPath(v.out) : defaultRunsDir(),
     onProgress: (p) => progress.update(p),
   });
   progress.end();

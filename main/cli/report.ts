@@ -12,11 +12,16 @@ import { listRunFolders, readRunFolder, readTrace } from '../lab/record';
 import { REPORT_FORMATS, renderReport } from '../lab/report';
 import type { Lang, ReportFormat } from '../lab/contract';
 
+/** Where relative paths start: the user's directory (`npm run` moves to the package root but keeps it in INIT_CWD). */
+export function userPath(p: string): string {
+  return path.resolve(process.env['INIT_CWD'] || process.cwd(), p);
+}
+
 /** Run folders named by the arguments, in order, without duplicates. */
 export function expandRunDirs(args: string[]): string[] {
   const out: string[] = [];
   for (const a of args) {
-    const p = path.resolve(a);
+    const p = userPath(a);
     if (!existsSync(p)) throw new UsageError(`${a} does not exist: give run folders (or a runs directory) written by \`lab bench --out DIR\``);
     const found = existsSync(path.join(p, 'run.json')) ? [p] : listRunFolders(p).reverse();
     if (found.length === 0) throw new UsageError(`${a} holds no run.json: give run folders (or a runs directory) written by \`lab bench --out DIR\``);
@@ -47,7 +52,7 @@ export async function reportCommand(argv: string[]): Promise<void> {
     process.stdout.write(report.data);
     return;
   }
-  const out = path.resolve(v.out);
+  const out = userPath(v.out);
   mkdirSync(path.dirname(out), { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
   writeFileSync(tmp, report.data);
