@@ -145,8 +145,12 @@ export async function serve(engine: Engine, reqs: ServeRequest[], o: ServeOption
     r.out.replica = d;
     lanes[d].waiting.push(r);
     dispatched++;
-    if (dispatched === total) for (const l of lanes) l.wake?.();
-    else lanes[d].wake?.();
+    // Wake after the other timers due now have fired, so requests arriving
+    // together are admitted together (one prefill step when lengths match).
+    setImmediate(() => {
+      if (dispatched === total) for (const l of lanes) l.wake?.();
+      else lanes[d].wake?.();
+    });
   };
   for (const r of [...all].sort((a, b) => a.arrivalMs - b.arrivalMs)) timers.set(r.id, setTimeout(() => arrive(r), Math.max(0, r.arrivalMs - now())));
 

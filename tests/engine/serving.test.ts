@@ -1,7 +1,7 @@
 /**
  * Continuous batching is correct: each request's greedy tokens, served while
  * other requests join and leave the running batch, equal that request's
- * tokens generated alone — under `single`, tp=2, pp=2 and dp=2, with the
+ * tokens generated alone — under `single`, tp=2, pp=2, dp=2 and pp=2,tp=2, with the
  * standard-op attention kernel (synth-llama-tiny, left-padded ragged cache)
  * and with GroupQueryAttention (a head_dim-16 model, right-padded).
  * Arrivals are staggered and prompt lengths differ, so rows of different
@@ -29,11 +29,12 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(cache, { recursive: true, force: true }));
 
-// Different prompt lengths (two share a length, so one prefill step takes both),
+// Different prompt lengths (the first two share one, so one prefill step takes
+// both — under pp=2 split into two micro-batches that join together),
 // arrivals staggered so later requests join a batch that is already decoding.
 const REQS: ServeRequest[] = [
-  { id: 0, arrivalMs: 0, prompt: [5, 6, 7, 8, 9], maxNewTokens: 24 },
-  { id: 1, arrivalMs: 0, prompt: [100, 90, 80], maxNewTokens: 6 },
+  { id: 0, arrivalMs: 0, prompt: [5, 6, 7, 8, 9], maxNewTokens: 80 },
+  { id: 1, arrivalMs: 0, prompt: [100, 90, 80, 70, 60], maxNewTokens: 6 },
   { id: 2, arrivalMs: 15, prompt: [33, 44, 55, 66, 77, 88, 99], maxNewTokens: 12 },
   { id: 3, arrivalMs: 30, prompt: [400, 3, 9, 12, 13, 14, 15], maxNewTokens: 9 },
   { id: 4, arrivalMs: 45, prompt: [7, 7], maxNewTokens: 16 },
@@ -72,9 +73,9 @@ describe('continuous batching reproduces each request generated alone (greedy)',
     ['standard-op kernel (synth-llama-tiny)', () => 'synth-llama-tiny'],
     ['GroupQueryAttention kernel (head_dim 16)', () => gqaModel],
   ] as const) {
-    it(`${label}: single, tp=2, pp=2, dp=2`, async () => {
+    it(`${label}: single, tp=2, pp=2, dp=2, pp=2,tp=2`, async () => {
       const want = await alone(model());
-      for (const spec of ['single', 'tp=2', 'pp=2', 'dp=2']) {
+      for (const spec of ['single', 'tp=2', 'pp=2', 'dp=2', 'pp=2,tp=2']) {
         const res = await served(model(), spec);
         expect(res.mode, spec).toBe('continuous');
         expect(
@@ -95,6 +96,8 @@ describe('continuous batching reproduces each request generated alone (greedy)',
           // Rows of different lengths shared decode steps, and someone joined mid-flight.
           expect(Math.max(...res.steps.filter((s) => s.kind === 'decode').map((s) => s.batch)), spec).toBeGreaterThanOrEqual(2);
           expect(joinedMidFlight(res), spec).toBe(true);
+          // Requests 0 and 1 arrived together with equal prompt lengths: one prefill step took both.
+          expect(res.steps.some((s) => s.kind === 'prefill' && s.batch === 2), spec).toBe(true);
         }
       }
     }, 180_000);
