@@ -25,7 +25,8 @@ import { ort } from './runtime/ort';
 import { BatchState } from './runtime/executor';
 import type { Executor } from './runtime/executor';
 import { microBatches, runStage } from './worker/stage';
-import type { StageLinks, StageTimes } from './worker/stage';
+import type { MicroBatches, StageLinks, StageTimes } from './worker/stage';
+import { splitEven } from './parallel/split';
 import { Rng } from './sample/rng';
 import { sampleToken } from './sample/sampler';
 import type { RankSpan, SeqSampling, StepResult } from './worker/protocol';
@@ -91,7 +92,10 @@ export function raggedLayout(exec: Executor): { layout: KvLayout | null; reason:
 
 interface Pool {
   layout: KvLayout;
-  state: BatchState | null;
+  /** pipeline micro-batches the running batch is split into (1 without PP) */
+  micro: number;
+  /** the running batch: contiguous row ranges, one ragged state each (null when empty) */
+  mb: MicroBatches | null;
   ids: number[];
   sampling: SeqSampling[];
   rngs: Rng[];
@@ -112,7 +116,7 @@ const pools = new Map<string, Pool>();
 
 export function poolOpen(ctx: ServeCtx, id: string): { ragged: boolean; reason: string | null } {
   const { layout, reason } = raggedLayout(ctx.exec);
-  if (layout) pools.set(id, { layout, state: null, ids: [], sampling: [], rngs: [], history: [] });
+  if (layout) pools.set(id, { layout, micro: Math.max(1, ctx.micro), mb: null, ids: [], sampling: [], rngs: [], history: [] });
   return { ragged: layout !== null, reason };
 }
 
@@ -126,6 +130,30 @@ function pool(id: string): Pool {
   return p;
 }
 
+/** Every row of a running batch, in order, as (state, row in it). */
+function rowsOf(mb: MicroBatches | null): { state: BatchState; rows: number[] }[] {
+  if (!mb) return [];
+  return mb.states.flatMap((state) => Array.from({ length: state.batch }, (_, r) => ({ state, rows: [r] })));
+}
+
+/**
+ * The running batch made of `rows` (in order), split like `microBatches`
+ * does into contiguous ranges, one repacked ragged state per range, so under
+ * PP decode steps fill the pipeline with micro-batches too.
+ */
+export function regroup(rows: { state: BatchState; rows: number[] }[], layout: KvLayout, micro: number): MicroBatches | null {
+  const flat = rows.flatMap((p) => p.rows.map((r) => ({ state: p.state, rows: [r] })));
+  const B = flat.length;
+  if (B === 0) return null;
+  const m = Math.max(1, Math.min(micro, B));
+  const ranges = Array.from({ length: m }, (_, i) => splitEven(B, m, i));
+  return { ranges, states: ranges.map(([a, b]) => repack(flat.slice(a, b), layout)!) };
+}
+
+function kvBytesOf(mb: MicroBatches | null): number {
+  return mb ? mb.states.reduce((a, st) => a + st.kvBytes(), 0) : 0;
+}
+
 /** Drop the rows of requests `ids` (their KV, sampling state, history). */
 function leave(p: Pool, ids: number[]): void {
   if (ids.length === 0) return;
@@ -134,7 +162,7 @@ function leave(p: Pool, ids: number[]): void {
     if (!ids.includes(id)) keep.push(r);
   });
   if (keep.length + ids.length !== p.ids.length) throw new Error(`serving pool: leaving requests ${ids.join(',')} that are not all running`);
-  p.state = p.state ? repack([{ state: p.state, rows: keep }], p.layout) : null;
+  p.mb = regroup(rowsOf(p.mb).filter((_, r) => keep.includes(r)), p.layout, p.micro);
   p.ids = keep.map((r) => p.ids[r]);
   p.sampling = keep.map((r) => p.sampling[r]);
   p.rngs = keep.map((r) => p.rngs[r]);
@@ -158,20 +186,17 @@ export async function poolPrefill(ctx: ServeCtx, id: string, m: { leave: number[
   const timings: SegmentTiming[] = [];
   const logits = await runStage(ctx.exec, mb, m.S, m.tokens, ctx.links, ctx.vocab, times, timings);
   const t = performance.now();
-  const joined = repack(
-    [...(p.state ? [{ state: p.state, rows: p.ids.map((_, r) => r) }] : []), ...mb.states.map((st) => ({ state: st, rows: Array.from({ length: st.batch }, (_, r) => r) }))],
-    p.layout,
-  );
+  const joined = regroup([...rowsOf(p.mb), ...rowsOf(mb)], p.layout, p.micro);
   times.computeMs += performance.now() - t;
   timings.push({ segment: 'join (KV repack)', start: t, ms: performance.now() - t });
   const base = p.ids.length;
-  p.state = joined;
+  p.mb = joined;
   p.ids.push(...m.ids);
   p.sampling.push(...m.sampling);
   p.rngs.push(...m.sampling.map((s) => new Rng(s.seed)));
   p.history.push(...m.ids.map((_, i) => Array.from(m.tokens.subarray(i * m.S, (i + 1) * m.S))));
   const tokens = sample(ctx, p, logits, m.ids.map((_, i) => base + i));
-  return { tokens, logits: null, ...times, kvBytes: p.state?.kvBytes() ?? 0, spans: m.trace ? spansOf(timings) : undefined };
+  return { tokens, logits: null, ...times, kvBytes: kvBytesOf(p.mb), spans: m.trace ? spansOf(timings) : undefined };
 }
 
 /** Finished rows leave; then one decode step (one new token per row) for every running row. */
@@ -182,13 +207,13 @@ export async function poolStep(ctx: ServeCtx, id: string, m: { leave: number[]; 
   const repackMs = performance.now() - t;
   const timings: SegmentTiming[] = m.leave.length > 0 ? [{ segment: 'leave (KV repack)', start: t, ms: repackMs }] : [];
   const B = p.ids.length;
-  if (!p.state || B === 0) throw new Error('serve-step on an empty serving pool');
+  if (!p.mb || B === 0) throw new Error('serve-step on an empty serving pool');
   if (m.tokens.length !== B) throw new Error(`serve-step expects ${B} token ids (one per running request), got ${m.tokens.length}`);
   const times: StageTimes = { computeMs: repackMs, commMs: 0, bubbleMs: 0 };
-  const logits = await runStage(ctx.exec, { states: [p.state], ranges: [[0, B]] }, 1, m.tokens, ctx.links, ctx.vocab, times, timings);
+  const logits = await runStage(ctx.exec, p.mb, 1, m.tokens, ctx.links, ctx.vocab, times, timings);
   for (let r = 0; r < B; r++) p.history[r].push(m.tokens[r]);
   const tokens = sample(ctx, p, logits, p.ids.map((_, r) => r));
-  return { tokens, logits: null, ...times, kvBytes: p.state.kvBytes(), spans: m.trace ? spansOf(timings) : undefined };
+  return { tokens, logits: null, ...times, kvBytes: kvBytesOf(p.mb), spans: m.trace ? spansOf(timings) : undefined };
 }
 
 /** Step timings as trace spans (µs since the epoch, as rank.ts gives them). */

@@ -15,10 +15,10 @@
  * Replicas run their loops concurrently; a request is routed, at its
  * arrival, to the replica with the fewest requests running or waiting.
  *
- * The ranks keep the running batch as one ragged batch (serving-kv.ts):
- * each row has its own length; the KV is repacked only when membership
- * changes. Under PP a decode step runs as one micro-batch (no micro-batch
- * overlap for the running batch; prefill uses the spec's micro-batches).
+ * The ranks keep the running batch as a ragged batch (serving-kv.ts): each
+ * row has its own length; the KV is repacked only when membership changes.
+ * Under PP the running batch is split into the spec's micro-batches, so
+ * decode steps fill the pipeline as `generate`'s do.
  *
  * Where the ranks cannot run ragged batches (sequence / expert parallel
  * blocks keep their own per-batch state), `serve` falls back to batches of
@@ -105,7 +105,6 @@ export async function serve(engine: Engine, reqs: ServeRequest[], o: ServeOption
     notes.push(`continuous batching is not available for '${engine.spec.world > 1 ? specText(engine) : 'single'}' (${refused.reason}); requests ran one at a time per replica`);
     return { ...(await serveOneAtATime(engine, reqs, o)), notes };
   }
-  if (engine.spec.pp > 1) notes.push('pp: decode steps of the running batch run as one micro-batch (prefill steps use the micro-batches of the spec)');
 
   const t0 = performance.now();
   const now = () => performance.now() - t0;
@@ -223,7 +222,7 @@ export async function serve(engine: Engine, reqs: ServeRequest[], o: ServeOption
         const results = await ask({ type: 'serve-step', pool, leave, tokens: Int32Array.from(lane.rows.map((r) => r.out.tokens[r.out.tokens.length - 1])), trace: engine.tracing }, B);
         const end = now();
         steps.push({ replica: lane.d, kind: 'decode', startMs: start, endMs: end, batch: B, S: 1 });
-        account(lane, results, B, 1, 1);
+        account(lane, results, B, 1, engine.spec.pp > 1 ? engine.spec.micro : 1);
         take(lane, lane.rows, results[lane.ranks.indexOf(lane.sampler)].tokens!, end);
         continue;
       }

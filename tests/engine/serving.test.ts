@@ -114,6 +114,31 @@ describe('serving beside other engine features', () => {
     for (const r of res.requests) expect(r.tokenMs).toHaveLength(r.tokens.length);
   }, 120_000);
 
+  it('pp=2,tp=2: the running batch decodes in micro-batches, and the measured comm ledger equals the closed form', async () => {
+    const e = await Engine.start({ model: 'synth-llama-tiny', parallel: 'pp=2,tp=2', threadsPerRank: 1 });
+    try {
+      e.resetTimes();
+      await e.ledgers(true);
+      const res = await serve(e, REQS, { ignoreEos: true });
+      const measured = await e.ledgers();
+      for (let rank = 0; rank < 4; rank++) {
+        const want = e.expectedComm[rank];
+        const ops = Object.keys(want) as (keyof typeof want)[];
+        expect(ops.length).toBeGreaterThan(0);
+        for (const op of ops) {
+          expect(measured[rank]?.[op]?.count, `rank ${rank} ${op} count`).toBe(want[op]!.count);
+          expect(measured[rank]?.[op]?.bytesSent, `rank ${rank} ${op} bytes`).toBe(want[op]!.bytesSent);
+        }
+      }
+      // stage 0 sends one message per micro-batch: two per step once two or more rows run
+      const perStep = res.steps.reduce((n, s) => n + Math.min(2, s.batch), 0);
+      expect(measured[0]?.send?.count).toBe(perStep);
+      expect(perStep).toBeGreaterThan(res.steps.length);
+    } finally {
+      await e.close();
+    }
+  }, 60_000);
+
   it('with tracing on, every rank records spans of the serving steps, and rank times add up', async () => {
     const e = await Engine.start({ model: 'synth-llama-tiny', parallel: 'tp=2', threadsPerRank: 1 });
     try {
