@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ort } from '../../main/engine/runtime/ort';
 import { BatchState } from '../../main/engine/runtime/executor';
 import type { Executor } from '../../main/engine/runtime/executor';
-import { raggedAttentionFeeds, raggedLayout, repack, rowLens } from '../../main/engine/serving-kv';
+import { raggedAttentionFeeds, raggedLayout, regroup, repack, rowLens } from '../../main/engine/serving-kv';
 
 const H = 2;
 const D = 3;
@@ -76,6 +76,24 @@ describe('repack (join and leave)', () => {
       expect(repack([{ state: joined, rows: [] }], layout)).toBeNull();
     });
   }
+
+  it('regroup splits the running batch into contiguous micro-batches like microBatches does', () => {
+    const running = batch(1, [2, 5, 3, 1, 4], 5, 'right', true);
+    const mb = regroup([{ state: running, rows: [0, 1, 2, 3, 4] }], 'right', 2)!;
+    expect(mb.ranges).toEqual([
+      [0, 3],
+      [3, 5],
+    ]);
+    expect(mb.states.map((s) => s.lens)).toEqual([
+      [2, 5, 3],
+      [1, 4],
+    ]);
+    expect(mb.states.map((s) => s.length)).toEqual([5, 4]);
+    expect(at(mb.states[1], 1, 1, 3, 2, 'right')[0]).toBe(Math.fround(1000 + 400 + 10 + 3 + 0.2));
+    // fewer rows than micro-batches: one row each
+    expect(regroup([{ state: running, rows: [4] }], 'right', 2)!.ranges).toEqual([[0, 1]]);
+    expect(regroup([], 'right', 2)).toBeNull();
+  });
 
   it('refuses batches whose blocks keep state of their own', () => {
     const st = batch(1, [2], 2, 'right', false);
