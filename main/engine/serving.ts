@@ -93,6 +93,7 @@ let poolCounter = 0;
 export async function serve(engine: Engine, reqs: ServeRequest[], o: ServeOptions = {}): Promise<ServeResult> {
   const maxBatch = Math.max(1, o.maxBatch ?? 16);
   for (const r of reqs) checkPrompt(engine, r.prompt);
+  if (new Set(reqs.map((r) => r.id)).size !== reqs.length) throw new Error('serving requests need distinct ids');
   const replicas = engine.replicas;
   const pool = `pool${++poolCounter}`;
   const notes: string[] = [];
