@@ -256,11 +256,19 @@ export interface RankTimeRow {
  * A rank's time split. The rank's comm time includes the arrival wait of its
  * collectives; the ledger measures that wait separately, so it is moved out
  * into wait_ms. A pipeline recv's wait is already the bubble (the rank counts
- * it there), so recv is left out of wait_ms.
+ * it there, outside comm), so only the receive wait beyond the bubble — ring
+ * passes, the SP logits hand-off — joins wait_ms.
  */
 export function rankTime(t: { steps: number; computeMs: number; commMs: number; bubbleMs: number }, ledger: Partial<Record<string, LedgerOp>> | null): RankTimeRow {
   let wait = 0;
-  for (const [op, e] of Object.entries(ledger ?? {})) if (op !== 'recv' && e) wait += e.waitMs;
+  let recvWait = 0;
+  for (const [op, e] of Object.entries(ledger ?? {})) {
+    if (!e) continue;
+    if (op === 'recv') recvWait += e.waitMs;
+    else wait += e.waitMs;
+  }
+  // Other receives (a ring pass, SP logits) wait on a late peer inside comm time.
+  wait += Math.max(0, recvWait - t.bubbleMs);
   wait = Math.min(wait, t.commMs);
   return { steps: t.steps, compute_ms: t.computeMs, comm_ms: Math.max(0, t.commMs - wait), wait_ms: wait, bubble_ms: t.bubbleMs };
 }
