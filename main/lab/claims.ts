@@ -79,6 +79,10 @@ export function isPure(r: RunRecord, s: Strategy): boolean {
   return degree(r, AXIS[s]) > 1 && axes.every((a) => a === AXIS[s] || degree(r, a) === 1) && !(s === 'TP' && r.parallel['sp_impl'] === 'megatron');
 }
 
+export function isMegatron(r: RunRecord): boolean {
+  return r.parallel['sp_impl'] === 'megatron' && degree(r, 'tp') > 1;
+}
+
 export function isSingle(r: RunRecord): boolean {
   // the ceiling variants (single cut per sublayer / monolithic) are not the reference
   return r.parallel.world === 1 && (r.parallel['segments'] === undefined || r.parallel['segments'] === 'collectives');
@@ -131,7 +135,9 @@ export function checkClaims(runs: RunRecord[]): ClaimRow[] {
 /** The newest pure run of a strategy that has a `single` on the same work, with that single. */
 function pair(s: Strategy, runs: RunRecord[]): { run: RunRecord; single: RunRecord } | null {
   const sorted = [...runs].sort((x, y) => y.created.localeCompare(x.created));
-  for (const run of sorted) {
+  // The notes' SP row is Megatron's SP: judge a Megatron-SP run when there is one.
+  const candidates = s === 'SP' ? [...sorted.filter(isMegatron), ...sorted.filter((r) => !isMegatron(r))] : sorted;
+  for (const run of candidates) {
     if (!isPure(run, s)) continue;
     const single = sorted.find((r) => isSingle(r) && workloadKey(r) === workloadKey(run));
     if (single) return { run, single };
@@ -149,7 +155,8 @@ function judge(s: Strategy, a: Aspect, runs: RunRecord[]): Judged {
   }
   const { run, single } = p;
   const ids = [run.id, single.id];
-  const n = degree(run, AXIS[s]);
+  // Megatron-SP runs on the tp ranks: its degree is tp
+  const n = s === 'SP' && isMegatron(run) ? degree(run, 'tp') : degree(run, AXIS[s]);
   const tput = throughputOf(run);
   const tput1 = throughputOf(single);
   const lat = latencyOf(run);
@@ -220,6 +227,19 @@ function judge(s: Strategy, a: Aspect, runs: RunRecord[]): Judged {
     }
     if (s === 'SP') {
       const act = maxActivation(run);
+      const tp = isMegatron(run) ? peer('TP') : undefined;
+      if (tp) {
+        // Megatron-SP against plain TP of the same degree: same weights, lower activation peak
+        const actT = maxActivation(tp);
+        const wT = maxWeights(tp);
+        const same = Math.abs(w - wT) <= 0.02 * wT;
+        return J(
+          act < actT && same,
+          `${spec}: activation peak ${mib(act)} vs tp=${n} ${mib(actT)} (×${f(act / Math.max(1, actT))}); largest rank's weights ${mib(w)} vs tp=${n} ${mib(wT)}`,
+          `${spec}：激活峰值 ${mib(act)}，tp=${n} 为 ${mib(actT)}（×${f(act / Math.max(1, actT))}）；单个 rank 最大权重 ${mib(w)}，tp=${n} 为 ${mib(wT)}`,
+          [tp.id],
+        );
+      }
       const act1 = maxActivation(single);
       return J(act < act1 && r >= 0.95, `${spec}: activation peak ${mib(act)} vs single ${mib(act1)}; ${base}`, `${spec}：激活峰值 ${mib(act)}，单设备 ${mib(act1)}；${zh}`);
     }
