@@ -138,7 +138,7 @@ export class Engine {
     return out;
   }
 
-  /** Account one rank's step from a scheduler outside `generate` (continuous batching, serving.ts): its times, KV bytes and spans. */
+  /** Account one rank's step (from generate, or a scheduler outside it such as serving.ts): its times, KV bytes and spans. */
   recordRankStep(rank: number, res: StepResult): void {
     if (res.spans) (this.spans[rank] ??= []).push(...res.spans);
     this.lastKvBytes[rank] = res.kvBytes;
@@ -315,13 +315,7 @@ export class Engine {
         results.forEach((res, j) => {
           const rank = rep.ranks[j];
           stepComm(this.expectedComm[rank], this.roles[rank], this.mesh.place(rank), this.config, B, len, this.spec.pp > 1 ? this.spec.micro : 1, spHist ?? undefined);
-          if (res.spans) (this.spans[rank] ??= []).push(...res.spans);
-          this.lastKvBytes[rank] = res.kvBytes;
-          const t = this.rankTimes[rank];
-          t.steps++;
-          t.computeMs += res.computeMs;
-          t.commMs += res.commMs;
-          t.bubbleMs += res.bubbleMs;
+          this.recordRankStep(rank, res);
         });
         spHist?.advance(len);
         this.accountMoe(rep.ranks, results, () => ({ seqs: B, real: B }), len);
@@ -450,14 +444,7 @@ export class Engine {
           rep.ranks.forEach((rank, j) => {
             real.set(rank, seqs.length);
             stepComm(this.expectedComm[rank], this.roles[rank], this.mesh.place(rank), this.config, B, len, micro);
-            const res = results[k][j];
-            if (res.spans) (this.spans[rank] ??= []).push(...res.spans);
-            this.lastKvBytes[rank] = res.kvBytes;
-            const t = this.rankTimes[rank];
-            t.steps++;
-            t.computeMs += res.computeMs;
-            t.commMs += res.commMs;
-            t.bubbleMs += res.bubbleMs;
+            this.recordRankStep(rank, results[k][j]);
           }),
         );
         this.accountMoe(ranks, results.flat(), (rank) => ({ seqs: B, real: real.get(rank)! }), len);

@@ -4,8 +4,9 @@
  * tokens, stop on EOS / stop strings / length, and report vLLM-named metrics.
  */
 import { Engine } from './engine';
+import { rankSummaries } from './summary';
 import { StopChecker } from './sample/stop';
-import type { GenerateRequest, GenerateResult, LabEvent, RankSummary } from '../lab/contract';
+import type { GenerateRequest, GenerateResult, LabEvent } from '../lab/contract';
 import type { TextTokenizer } from './model/tokenizer';
 
 export interface GenerateRunOptions {
@@ -62,16 +63,7 @@ export async function generate(req: GenerateRequest, o: GenerateRunOptions = {})
     if (!stopped) text = engine.tokenizer.decode(out.tokens, { skipSpecial: true });
     const n = out.tokens.length;
     const tpot = n > 1 ? (timeline.tokenMs[n - 1] - timeline.tokenMs[0]) / (n - 1) : 0;
-    const mem = engine.cluster.memory();
-    const ranks: RankSummary[] = engine.cluster.ready.map((r, i) => ({
-      rank: i,
-      pid: r.pid,
-      device: engine.device,
-      threads: engine.threadsPerRank,
-      layers: r.layers,
-      weight_bytes: r.weightBytes,
-      rss_peak_bytes: mem[i].rssPeak,
-    }));
+    const ranks = rankSummaries(engine);
     return {
       token_ids: out.tokens,
       text,
@@ -94,3 +86,4 @@ export async function generate(req: GenerateRequest, o: GenerateRunOptions = {})
     await engine.close();
   }
 }
+

@@ -14,9 +14,10 @@
  * strings cut the text and end the turn; cancel(requestId) ends it after the
  * current step with finish_reason 'stop'. Turns run one at a time.
  */
-import type { ChatMessage, ChatRequest, CommOpSummary, GenerateResult, LabApi, LabEvent, RankSummary } from './contract';
+import type { ChatMessage, ChatRequest, CommOpSummary, GenerateResult, LabApi, LabEvent } from './contract';
 import type { Engine, EngineOptions } from '../engine/engine';
 import type { TextTokenizer } from '../engine/model/tokenizer';
+import { rankSummaries } from '../engine/summary';
 
 /** The part of Engine a chat turn uses (a fake can stand in for it in tests). */
 export type ChatEngine = Pick<Engine, 'tokenizer' | 'generate' | 'rankTimes' | 'close' | 'device' | 'threadsPerRank' | 'loadMs'> & {
@@ -207,19 +208,6 @@ export function createChat(emit: (e: LabEvent) => void, deps: ChatDeps = {}): Ch
     },
   };
   return service;
-}
-
-function rankSummaries(engine: ChatEngine): RankSummary[] {
-  const mem = engine.cluster.memory();
-  return engine.cluster.ready.map((r, i) => ({
-    rank: i,
-    pid: r.pid,
-    device: engine.device,
-    threads: engine.threadsPerRank,
-    layers: r.layers,
-    weight_bytes: r.weightBytes,
-    rss_peak_bytes: mem[i]?.rssPeak ?? 0,
-  }));
 }
 
 /** Measured collectives of the turn, summed over ranks per op. */
