@@ -3,7 +3,7 @@
  * weighted combine in the block) against the plain TypeScript reference
  * forward, for the MoE families: Mixtral (softmax → top-k → renormalise),
  * Qwen2-MoE (no renormalisation, shared expert with sigmoid gate, QKV bias),
- * Qwen3-MoE (norm_topk_prob, per-head q/k norm). Also: the expert load the
+ * Qwen3-MoE (norm_topk_prob, per-head q/k norm), OLMoE (q/k norm over the whole projection). Also: the expert load the
  * block records sums to tokens × top-k per layer, and the pure helpers of
  * parallel/expert.ts (ownership, token classes, lockstep sets, balancedness).
  */
@@ -54,6 +54,10 @@ const cases: [string, Partial<ModelConfig>][] = [
   [
     'qwen3-moe: 8 experts top-3, norm_topk_prob, q/k norm',
     { family: 'qwen3_moe', hfArchitecture: 'Qwen3MoeForCausalLM', qkNorm: true, moe: { experts: 8, topK: 3, expertFfn: 16, normTopK: true, sharedExpertFfn: 0 } },
+  ],
+  [
+    'olmoe: q/k norm over the whole projection, no renormalisation',
+    { family: 'olmoe', hfArchitecture: 'OlmoeForCausalLM', qkNorm: true, qkNormScope: 'projection', moe: { experts: 8, topK: 2, expertFfn: 16, normTopK: false, sharedExpertFfn: 0 } },
   ],
 ];
 

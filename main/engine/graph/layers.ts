@@ -84,6 +84,17 @@ export function headNorm(g: GraphBuilder, name: string, t: string, gamma: Float3
 }
 
 /**
+ * q/k RMSNorm before RoPE: a (D) weight normalises each head (Qwen3); a weight
+ * as long as the projection normalises all of it at once (OLMoE) — which needs
+ * every head of the projection on this rank (shard.ts refuses it under TP).
+ */
+export function qkNorm(g: GraphBuilder, name: string, t: string, gamma: Float32Array, heads: number, d: number, eps: number): string {
+  if (gamma.length === d) return headNorm(g, name, t, gamma, heads, d, eps);
+  if (gamma.length !== heads * d) throw new Error(`${name}: norm weight of ${gamma.length} values fits neither a head (${d}) nor the projection (${heads * d})`);
+  return g.op('SimplifiedLayerNormalization', [t, g.init(name, gamma, [heads * d])], { axis: -1, epsilon: { float: eps } });
+}
+
+/**
  * Which attention kernel a layer uses. onnxruntime's CPU GroupQueryAttention
  * (fused RoPE + KV cache) needs head_dim % 16 == 0 — true of real models
  * (64, 128) but not of the tiny presets (head_dim 8) — so those fall back to
@@ -125,8 +136,8 @@ export function emitAttention(g: GraphBuilder, p: string, w: AttnWeights, s: Att
   if (w.bqkv) qkv = g.op('Add', [qkv, g.init(`${p}.bqkv`, w.bqkv, [qd + 2 * kvd])]);
   let [q, k, v] = g.node('Split', [qkv, g.ints([qd, kvd, kvd])], 3, { axis: -1 });
   if (w.qNorm && w.kNorm) {
-    q = headNorm(g, `${p}.qnorm`, q, w.qNorm, s.heads, s.headDim, s.eps);
-    k = headNorm(g, `${p}.knorm`, k, w.kNorm, s.kvHeads, s.headDim, s.eps);
+    q = qkNorm(g, `${p}.qnorm`, q, w.qNorm, s.heads, s.headDim, s.eps);
+    k = qkNorm(g, `${p}.knorm`, k, w.kNorm, s.kvHeads, s.headDim, s.eps);
   }
   const r = attnKernel(s.headDim) === 'gqa' ? gqaAttention(g, s, q, k, v, io) : opsAttention(g, s, q, k, v, io);
   const out = g.op('MatMul', [r.attn, g.init(`${p}.wo`, w.wo, [qd, s.hidden])]);

@@ -20,7 +20,7 @@
  * (their weight underflows to 0 in the merge).
  */
 import { GraphBuilder } from './onnx';
-import { addNorm, headNorm } from './layers';
+import { addNorm, qkNorm } from './layers';
 import type { AttnWeights, RopeTables } from './layers';
 
 const MS = 'com.microsoft';
@@ -54,8 +54,8 @@ export function buildSpQkv(name: string, w: AttnWeights, s: SpQkvShape, rope: Ro
   if (w.bqkv) qkv = g.op('Add', [qkv, g.init('attn.bqkv', w.bqkv, [qd + 2 * kvd])]);
   let [q, k, v] = g.node('Split', [qkv, g.ints([qd, kvd, kvd])], 3, { axis: -1 });
   if (w.qNorm && w.kNorm) {
-    q = headNorm(g, 'attn.qnorm', q, w.qNorm, N, D, s.eps);
-    k = headNorm(g, 'attn.knorm', k, w.kNorm, KV, D, s.eps);
+    q = qkNorm(g, 'attn.qnorm', q, w.qNorm, N, D, s.eps);
+    k = qkNorm(g, 'attn.knorm', k, w.kNorm, KV, D, s.eps);
   }
   const rot = (t: string, n: number) => g.op('RotaryEmbedding', [t, positions, cos, sin], { interleaved: 0, num_heads: n }, MS);
   const seqMajor = (t: string) => g.op('Transpose', [t], { perm: [1, 0, 2] });

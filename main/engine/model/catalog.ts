@@ -20,11 +20,11 @@ import { ensurePreset, isPresetComplete, presetDir, type ProgressFn } from './sy
 import { paramCount, type ModelConfig } from './types';
 import { WeightStore, expectedTensors, validateWeights } from './weights';
 
-/** Why an MoE model cannot run yet: OLMoE's q/k RMSNorm spans the whole projection, which the graph builder lacks (Mixtral / Qwen-MoE run). */
-export const MOE_NOTE = "OLMoE's q/k norm over the whole projection is not in the graph builder yet";
+/** What a user should know before picking a spec for an OLMoE-style model (its q/k RMSNorm spans the whole projection). */
+export const QK_PROJECTION_NOTE = 'q/k norm over the whole projection: tensor parallelism is refused (dp, pp, sp and ep run)';
 
-/** Whether this build executes a config (every dense and MoE family except OLMoE's projection-wide q/k norm). */
-const runs = (c: ModelConfig) => !(c.qkNorm && c.qkNormScope === 'projection');
+/** A note for configs that run under some specs only. */
+const noteFor = (c: ModelConfig): string | null => (c.qkNorm && c.qkNormScope === 'projection' ? QK_PROJECTION_NOTE : null);
 
 type Env = Record<string, string | undefined>;
 
@@ -43,8 +43,8 @@ function summary(id: string, name: string, source: ModelSource, dir: string | nu
     family: c.family, hfArchitecture: c.hfArchitecture, params: paramCount(c),
     layers: c.layers, hidden: c.hidden, heads: c.heads, kvHeads: c.kvHeads, vocabSize: c.vocabSize,
     experts: c.moe?.experts ?? 0, topK: c.moe?.topK ?? 0, dtype: c.dtype, sizeBytes,
-    runnable: runs(c),
-    note: runs(c) ? null : MOE_NOTE,
+    runnable: true,
+    note: noteFor(c),
   };
 }
 

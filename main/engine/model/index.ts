@@ -13,5 +13,5 @@ export { WeightStore, expectedTensors, validateWeights } from './weights';
 export { PRESET_IDS, PRESET_VERSION, isPresetId, presetSpec, presetConfig, type PresetId, type PresetSpec } from './presets';
 export { ensurePreset, presetDir, isPresetComplete, writeSyntheticModel, toHfConfig, type ProgressFn } from './synth';
 export { loadTokenizer, type TextTokenizer, type StreamDecoder, type ChatMessage } from './tokenizer';
-export { listModels, resolveModel, summarizeFolder, MOE_NOTE, type ResolvedModel, type ListModelsOptions } from './catalog';
+export { listModels, resolveModel, summarizeFolder, QK_PROJECTION_NOTE, type ResolvedModel, type ListModelsOptions } from './catalog';
 export { paralabCacheDir, hfHubDir, paralabModelPaths } from './paths';

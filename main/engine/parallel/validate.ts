@@ -79,6 +79,9 @@ function checkTp(spec: ParallelSpec, c: ModelConfig, notes: string[]): void {
   if (c.heads % tp !== 0) {
     throw new SpecError('model-mismatch', `tp=${tp} does not divide ${c.heads} attention heads; use tp ∈ {${validDegrees(c.heads).join(',')}}`);
   }
+  if (c.qkNorm && c.qkNormScope === 'projection') {
+    throw new SpecError('model-mismatch', `tp=${tp}: this model's q/k RMSNorm spans the whole projection (OLMoE), so splitting its heads over tp ranks would need the norm's statistics from every rank; use tp=1 with dp, pp, sp or ep`);
+  }
   if (c.kvHeads % tp !== 0) notes.push(kvReplicationNote(`tp=${tp}`, tp, c.kvHeads));
   if (c.vocabSize % tp !== 0) {
     notes.push(`vocab ${c.vocabSize} is not a multiple of tp=${tp}: LM-head shards are uneven (${sizesText(c.vocabSize, tp)})`);

@@ -59,8 +59,8 @@ export function loadShardPieces(c: ModelConfig, w: WeightReader, plan: ShardPlan
   const D = c.headDim;
   const H = c.hidden;
   const tpOn = plan.tp.size > 1;
-  if (c.qkNorm && c.qkNormScope === 'projection') {
-    throw new Error(`${c.hfArchitecture}: q/k RMSNorm over the whole projection (OLMoE) is not supported by the graph builder yet; per-head q/k norm (Qwen3) is`);
+  if (c.qkNorm && c.qkNormScope === 'projection' && plan.tp.size > 1) {
+    throw new Error(`${c.hfArchitecture}: its q/k RMSNorm spans the whole projection, so tensor parallelism would need the norm's statistics from every tp rank; use tp=1 (dp, pp, sp, ep run it)`);
   }
   const pieces: Piece[] = [];
   const embedName = 'model.embed_tokens.weight';

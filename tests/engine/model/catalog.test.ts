@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { MOE_NOTE, listModels, resolveModel } from '../../../main/engine/model/catalog';
+import { QK_PROJECTION_NOTE, listModels, resolveModel } from '../../../main/engine/model/catalog';
 import { paralabCacheDir, paralabModelPaths, hfHubDir } from '../../../main/engine/model/paths';
 import { PRESET_IDS, presetConfig } from '../../../main/engine/model/presets';
 import { writeSyntheticModel } from '../../../main/engine/model/synth';
@@ -25,7 +25,7 @@ beforeAll(async () => {
   fs.mkdirSync(path.join(zoo, 'no-weights'));
   fs.copyFileSync(path.join(goodModel, 'config.json'), path.join(zoo, 'no-weights', 'config.json'));
   fs.mkdirSync(path.join(zoo, 'not-a-model'));
-  // OLMoE: q/k norm over the whole projection, which the graph builder cannot run yet
+  // OLMoE: q/k norm over the whole projection, which runs everywhere but under TP
   fs.mkdirSync(path.join(zoo, 'olmoe'));
   const moeTiny = presetConfig('synth-moe-tiny');
   await writeSyntheticModel(path.join(zoo, 'olmoe'), { ...moeTiny, layers: 1, family: 'olmoe', hfArchitecture: 'OlmoeForCausalLM', qkNorm: true, qkNormScope: 'projection', moe: { ...moeTiny.moe!, normTopK: false } }, { seed: 8 });
@@ -72,7 +72,7 @@ describe('listModels', () => {
     expect(fs.existsSync(path.join(root, 'cache'))).toBe(false);
 
     expect(byName.get('single')).toMatchObject({ source: 'folder', family: 'mixtral', runnable: true, note: null, layers: 1 });
-    expect(byName.get('olmoe')).toMatchObject({ family: 'olmoe', runnable: false, note: MOE_NOTE });
+    expect(byName.get('olmoe')).toMatchObject({ family: 'olmoe', runnable: true, note: QK_PROJECTION_NOTE });
     expect(byName.get('good')).toMatchObject({ source: 'folder', id: goodModel, path: goodModel, runnable: true, note: null, layers: 4 });
     expect(byName.get('good')!.sizeBytes).toBe(paramCount(presetConfig('synth-llama-tiny')) * 4);
 
