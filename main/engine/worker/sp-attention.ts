@@ -90,7 +90,7 @@ class KvCache implements BlockState {
       const [a, b] = [breaks[i], breaks[i + 1]];
       if (a === b) continue;
       const seg = pos.subarray(a, b);
-      const run: Run = { start: this.rows + a, end: this.rows + b, minPos: Math.min(...seg), maxPos: Math.max(...seg) };
+      const run: Run = { start: this.rows + a, end: this.rows + b, ...extent(seg) };
       const last = this.runs[this.runs.length - 1];
       if (i === 0 && mergeWithLast && last && last.end === run.start) {
         last.end = run.end;
@@ -136,6 +136,17 @@ class KvCache implements BlockState {
   }
 }
 
+/** Smallest and largest position of a run (a loop: runs can be longer than spread arguments allow). */
+function extent(pos: Int32Array): { minPos: number; maxPos: number } {
+  let minPos = Infinity;
+  let maxPos = -Infinity;
+  for (let i = 0; i < pos.length; i++) {
+    if (pos[i] < minPos) minPos = pos[i];
+    if (pos[i] > maxPos) maxPos = pos[i];
+  }
+  return { minPos, maxPos };
+}
+
 /** A K/V block to attend to: this rank's cache or one received from the ring. */
 interface KvBlock {
   k: Float32Array;
@@ -155,7 +166,7 @@ function unpack(msg: Float32Array, rowFloats: number): KvBlock {
     const start = msg[2 + 2 * i];
     const end = msg[3 + 2 * i];
     const seg = pos.subarray(start, end);
-    runs.push({ start, end, minPos: Math.min(...seg), maxPos: Math.max(...seg) });
+    runs.push({ start, end, ...extent(seg) });
   }
   const head = p0 + rows;
   return { pos, runs, k: msg.subarray(head, head + rows * rowFloats), v: msg.subarray(head + rows * rowFloats, head + 2 * rows * rowFloats) };
@@ -358,16 +369,7 @@ class SpAttentionBlock implements Block {
   private async attendBlock(plan: SpStepPlan, step: BlockStep, q: Float32Array, qPos: Int32Array, qRuns: Range[], accs: Acc[], block: KvBlock, nq: number, nkv: number, D: number, B: number, tag: string): Promise<void> {
     const rowQ = B * nq * D;
     const rowKv = B * nkv * D;
-    const kvTiles = block.runs.flatMap((r) => tiles([[r.start, r.end]])).map(([start, end]) => {
-      const p = block.pos.subarray(start, end);
-      let minPos = Infinity;
-      let maxPos = -Infinity;
-      for (let i = 0; i < p.length; i++) {
-        minPos = Math.min(minPos, p[i]);
-        maxPos = Math.max(maxPos, p[i]);
-      }
-      return { start, end, minPos, maxPos };
-    });
+    const kvTiles = block.runs.flatMap((r) => tiles([[r.start, r.end]])).map(([start, end]) => ({ start, end, ...extent(block.pos.subarray(start, end)) }));
     for (let i = 0; i < qRuns.length; i++) {
       const [qs, qe] = qRuns[i];
       const qp = qPos.subarray(qs, qe);
