@@ -19,7 +19,7 @@ describe('rank spans', () => {
         for (const [rank, list] of spans.entries()) {
           expect(list.length, `${parallel} rank ${rank}`).toBeGreaterThan(3);
           expect(list.some((s) => s.cat === 'compute')).toBe(true);
-          expect(list.some((s) => s.cat === 'comm' || s.cat === 'bubble'), `${parallel} rank ${rank} communicates`).toBe(true);
+          expect(list.some((s) => s.cat === 'comm' || s.cat === 'wait' || s.cat === 'bubble'), `${parallel} rank ${rank} communicates`).toBe(true);
           for (const s of list) {
             expect(s.ts).toBeGreaterThanOrEqual(before);
             expect(s.ts + s.dur).toBeLessThanOrEqual(after + 1000);

@@ -39,13 +39,34 @@ function add(into: OpTotals, e: OpTotals): void {
   into.waitMs += e.waitMs;
 }
 
+/** One call as the timeline needs it: when it ended (performance.now() ms), how long it took, how much of that was waiting. */
+export interface CallTiming {
+  end: number;
+  ms: number;
+  waitMs: number;
+}
+
 export class Ledger {
   private groups: LedgerByGroup = {};
+  private calls: CallTiming[] | null = null;
 
   record(op: CommOp, group: string, bytesSent: number, bytesRecv: number, ms: number, waitMs: number): void {
     const g = (this.groups[group] ??= {});
     const e = (g[op] ??= zero());
-    add(e, { count: 1, bytesSent, bytesRecv, ms, waitMs: Math.min(waitMs, ms) });
+    const wait = Math.min(waitMs, ms);
+    add(e, { count: 1, bytesSent, bytesRecv, ms, waitMs: wait });
+    this.calls?.push({ end: performance.now(), ms, waitMs: wait });
+  }
+
+  /** Start keeping each call's timing (for a traced step), until takeCalls(). */
+  keepCalls(): void {
+    this.calls = [];
+  }
+
+  takeCalls(): CallTiming[] {
+    const c = this.calls ?? [];
+    this.calls = null;
+    return c;
   }
 
   summary(): LedgerSummary {

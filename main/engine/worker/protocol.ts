@@ -82,7 +82,8 @@ export interface RankReady {
 /** One span of a rank's timeline (trace.json): µs since the epoch (performance.timeOrigin-based), so ranks line up. */
 export interface RankSpan {
   name: string;
-  cat: 'compute' | 'comm' | 'bubble';
+  /** compute: a session run; comm: moving bytes; wait: inside a collective, waiting for a late peer; bubble: idle between pipeline stages */
+  cat: 'compute' | 'comm' | 'wait' | 'bubble';
   ts: number;
   dur: number;
 }

@@ -27,9 +27,10 @@ import { FramedSocket } from './channel';
 import type { World } from '../comm/world';
 import { Rng } from '../sample/rng';
 import { sampleToken } from '../sample/sampler';
-import type { HostMsg, RankInit, RankMsg, RankReady, RankSpan, SeqSampling, StepResult } from './protocol';
+import type { HostMsg, RankInit, RankMsg, RankReady, SeqSampling, StepResult } from './protocol';
 import type { SegmentTiming } from '../runtime/executor';
 import type { LedgerSummary } from '../comm/ledger';
+import { toSpans } from './spans';
 import { poolClose, poolOpen, poolPrefill, poolStep } from '../serving-kv';
 
 interface Batch {
@@ -108,8 +109,9 @@ async function step(batchId: string, S: number, tokens: Int32Array, wantLogits: 
   const times = { computeMs: 0, commMs: 0, bubbleMs: 0 };
   takeMoeStats();
   const timings: SegmentTiming[] = [];
+  if (trace) r.world?.ledger.keepCalls();
   const logits = await runStage(r.exec, b.mb, S, tokens, r.links, r.vocab, times, timings);
-  const spans: RankSpan[] | undefined = trace ? timings.map((t) => ({ name: t.segment, cat: t.cat ?? 'compute', ts: (performance.timeOrigin + t.start) * 1000, dur: t.ms * 1000 })) : undefined;
+  const spans = trace ? toSpans(timings, r.world?.ledger.takeCalls() ?? []) : undefined;
   // MoE blocks: expert load of this step (their collectives are comm spans in `timings`)
   const moe = takeMoeStats();
   const kvBytes = b.mb.states.reduce((a, st) => a + st.kvBytes(), 0);
