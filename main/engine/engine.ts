@@ -11,7 +11,6 @@ import type { ModelConfig } from './model/types';
 import { parseSpec } from './parallel/spec';
 import type { ParallelSpec } from './parallel/spec';
 import { validateSpecForModel } from './parallel/validate';
-import { SpecError } from './parallel/spec';
 import { buildMesh } from './parallel/mesh';
 import type { Mesh } from './parallel/mesh';
 import { rankRoles } from './parallel/plan';
@@ -197,7 +196,6 @@ export class Engine {
     o.onProgress?.(`resolving model ${o.model}`);
     const { id, dir, config, tokenizer } = await Engine.prepareModel(o.model, o.onProgress);
     const { notes } = validateSpecForModel(spec, config, { supported: [...SUPPORTED_AXES], supportedSpImpl: [...SUPPORTED_SP_IMPL], modelName: id });
-    if (spec.sp > 1 && spec.tp > 1) throw new SpecError('unsupported', `sp=${spec.sp} together with tp=${spec.tp} is not executed yet; use sp or tp alone (or 'tp=${spec.tp * spec.sp},sp_impl=megatron')`);
     const mesh = buildMesh(spec);
     const roles = rankRoles(mesh, config);
     const cores = os.availableParallelism();

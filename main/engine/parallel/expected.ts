@@ -29,6 +29,7 @@ import type { RankPlace } from './mesh';
 import { kvHeadRange, splitEven } from './split';
 import { isSplit, ownerOf, runTokens, seqRuns } from './sequence';
 import type { ShardPlan } from '../runtime/shard';
+import { shardLayout } from '../runtime/shard';
 
 export type Expected = Partial<Record<CommOp, Pick<OpTotals, 'count' | 'bytesSent' | 'bytesRecv'>>>;
 
@@ -50,7 +51,7 @@ export function stepComm(into: Expected, role: RankRole, place: RankPlace, confi
   if (spPlan) {
     for (let i = 0; i < m; i++) {
       const [a, b] = splitEven(B, m, i);
-      spLayerComm(into, spPlan, config, b - a, S, sp!, layers[1] - layers[0], head);
+      spLayerComm(into, spPlan, config, b - a, S, sp!, layers[1] - layers[0], head, tp);
     }
   }
   // Megatron-SP splits a step of at least tp tokens into sequence shards
@@ -154,15 +155,19 @@ export class SpHistory {
  *   replicated step (decode)
  *     all_gather over the ring of [o | lse]: S·Bm·nq·(D+1) per rank;  over Ulysses of o: S·Bm·nq·D
  */
-export function spLayerComm(into: Expected, sp: NonNullable<ShardPlan['sp']>, c: ModelConfig, Bm: number, S: number, hist: SpHistory, layers: number, head: boolean): void {
+export function spLayerComm(into: Expected, sp: NonNullable<ShardPlan['sp']>, c: ModelConfig, Bm: number, S: number, hist: SpHistory, layers: number, head: boolean, tp: ShardPlan['tp'] = { rank: 0, size: 1 }): void {
   const U = sp.ulysses;
   const R = sp.size / U;
   const u = sp.rank % U;
   const r = Math.floor(sp.rank / U);
   const D = c.headDim;
+  // the heads of this rank's tp shard (all of them when tp = 1), split over the Ulysses group
+  const local = shardLayout(c, tp);
+  const N = local.heads[1] - local.heads[0];
+  const KV = local.kvHeads[1] - local.kvHeads[0];
   const heads = (uu: number) => {
-    const q = splitEven(c.heads, U, uu);
-    const kv = kvHeadRange(c.heads, c.kvHeads, q[0], q[1]);
+    const q = splitEven(N, U, uu);
+    const kv = kvHeadRange(N, KV, q[0], q[1]);
     return { nq: q[1] - q[0], nkv: kv[1] - kv[0] };
   };
   const mine = heads(u);

@@ -1,6 +1,7 @@
 /**
  * Sequence-parallel attention — Ulysses, Ring and their 2-D product USP — as
- * an executor block. The sp group is a grid of U (Ulysses, all-to-all) × R
+ * an executor block. With tp > 1 it works on this tp rank's heads (a column
+ * slice of QKV, a row slice of o_proj) and ends with the tp all-reduce. The sp group is a grid of U (Ulysses, all-to-all) × R
  * (ring) ranks; sp rank s has Ulysses index u = s mod U and ring index
  * r = ⌊s/U⌋ (mesh.ts). Weights are replicated (SP splits activations, not
  * weights); every rank holds the tokens the sequence layout gives it
@@ -208,6 +209,8 @@ class SpAttentionBlock implements Block {
     private readonly ulysses: Communicator | null,
     private readonly ring: Communicator | null,
     private readonly spRank: number,
+    /** the tensor-parallel group when sp runs on tp-sharded heads (sp × tp) */
+    private readonly tp: Communicator | null,
   ) {
     this.name = `sp-attn${layer}`;
     this.layers = [layer];
@@ -326,7 +329,14 @@ class SpAttentionBlock implements Block {
     const t2 = performance.now();
     const r3 = await this.out.run({ attn: new ort.Tensor('float32', attn, [Sl, B, N * D]) });
     timing(step, `${this.name}.out`, t2);
-    return { x: r1.x_out.data as Float32Array, delta: r3.delta.data as Float32Array };
+    const delta = r3.delta.data as Float32Array;
+    if (this.tp) {
+      // with tp, this rank's heads are a column slice and o_proj a row slice: Megatron's all-reduce
+      const tc = performance.now();
+      await this.tp.allReduce(delta);
+      timing(step, `${this.name}.all_reduce`, tc, 'comm');
+    }
+    return { x: r1.x_out.data as Float32Array, delta };
   }
 
   /**
@@ -557,7 +567,6 @@ const coreSessions = new Map<string, Promise<ort.InferenceSession>>();
 registerBlockFactory(async (piece: Piece, env: BlockEnv): Promise<Block | null> => {
   const sp = env.init.plan.sp;
   if (piece.kind !== 'attn' || !sp || sp.size < 2 || sp.impl === 'megatron') return null;
-  if (env.init.plan.tp.size > 1) throw new Error(`sp=${sp.size} with tp=${env.init.plan.tp.size} is not executed yet; use sp or tp alone (or tp=N,sp_impl=megatron)`);
   const { hidden: H, heads: N, kvHeads: KV, headDim: D, eps, first } = piece.s;
   const U = sp.ulysses;
   const R = sp.size / U;
@@ -583,5 +592,6 @@ registerBlockFactory(async (piece: Piece, env: BlockEnv): Promise<Block | null> 
     U > 1 ? env.group('ulysses') : null,
     R > 1 ? env.group('ring') : null,
     sp.rank,
+    env.init.plan.tp.size > 1 ? env.group('tp') : null,
   );
 });
