@@ -7,27 +7,17 @@
  * lockstep without deadlock when their loads are uneven (an idle replica, a
  * replica finished early by EOS).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { verify } from '../../main/engine/verify';
 import { Engine } from '../../main/engine/engine';
-import { writeSyntheticModel } from '../../main/engine/model/synth';
-import { presetConfig } from '../../main/engine/model/presets';
+import { useTempCache, writeVariant } from '../support/model-cache';
 
-let cache: string;
+const cache = useTempCache('ep');
 let qwenMoe: string;
 beforeAll(async () => {
-  cache = mkdtempSync(path.join(os.tmpdir(), 'paralab-ep-'));
-  process.env.PARALAB_CACHE = cache;
   // Qwen2-MoE: shared expert with a sigmoid gate, no renormalisation of the top-k weights, QKV bias
-  qwenMoe = path.join(cache, 'qwen2-moe');
-  mkdirSync(qwenMoe);
-  const base = presetConfig('synth-moe-tiny');
-  await writeSyntheticModel(qwenMoe, { ...base, family: 'qwen2_moe', hfArchitecture: 'Qwen2MoeForCausalLM', qkvBias: true, moe: { ...base.moe!, normTopK: false, sharedExpertFfn: 80 } }, { seed: 13 });
+  qwenMoe = await writeVariant(cache.dir, 'qwen2-moe', 'synth-moe-tiny', (base) => ({ ...base, family: 'qwen2_moe', hfArchitecture: 'Qwen2MoeForCausalLM', qkvBias: true, moe: { ...base.moe!, normTopK: false, sharedExpertFfn: 80 } }), { seed: 13 });
 });
-afterAll(() => rmSync(cache, { recursive: true, force: true }));
 
 const MODEL = 'synth-moe-tiny';
 const prompt37 = Array.from({ length: 37 }, (_, i) => (i * 37 + 11) % 512);

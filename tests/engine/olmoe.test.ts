@@ -3,26 +3,16 @@
  * renormalisation) across real ranks: every plan that keeps a layer's heads
  * together reproduces single; tensor parallelism is refused with the reason.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { verify } from '../../main/engine/verify';
 import { Engine } from '../../main/engine/engine';
-import { writeSyntheticModel } from '../../main/engine/model/synth';
-import { presetConfig } from '../../main/engine/model/presets';
+import { useTempCache, writeVariant } from '../support/model-cache';
 
-let cache: string;
+const cache = useTempCache('olmoe');
 let olmoe: string;
 beforeAll(async () => {
-  cache = mkdtempSync(path.join(os.tmpdir(), 'paralab-olmoe-'));
-  process.env.PARALAB_CACHE = cache;
-  olmoe = path.join(cache, 'olmoe');
-  mkdirSync(olmoe);
-  const base = presetConfig('synth-moe-tiny');
-  await writeSyntheticModel(olmoe, { ...base, family: 'olmoe', hfArchitecture: 'OlmoeForCausalLM', qkNorm: true, qkNormScope: 'projection', moe: { ...base.moe!, normTopK: false } }, { seed: 21 });
+  olmoe = await writeVariant(cache.dir, 'olmoe', 'synth-moe-tiny', (base) => ({ ...base, family: 'olmoe', hfArchitecture: 'OlmoeForCausalLM', qkNorm: true, qkNormScope: 'projection', moe: { ...base.moe!, normTopK: false } }), { seed: 21 });
 });
-afterAll(() => rmSync(cache, { recursive: true, force: true }));
 
 const prompt = Array.from({ length: 29 }, (_, i) => (i * 41 + 3) % 512);
 

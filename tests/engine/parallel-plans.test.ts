@@ -3,27 +3,17 @@
  * `single` (DESIGN.md correctness contract): greedy tokens identical and max
  * |Δlogit| ≤ 1e-3 in fp32, with real rank processes and real collectives.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { verify } from '../../main/engine/verify';
 import { Engine } from '../../main/engine/engine';
-import { writeSyntheticModel } from '../../main/engine/model/synth';
-import { presetConfig } from '../../main/engine/model/presets';
+import { qwen2Gqa16, useTempCache, writeVariant } from '../support/model-cache';
 
-let cache: string;
+const cache = useTempCache('plans');
 let gqaModel: string;
 beforeAll(async () => {
-  cache = mkdtempSync(path.join(os.tmpdir(), 'paralab-plans-'));
-  process.env.PARALAB_CACHE = cache;
   // A Qwen2-style model with head_dim 16 exercises the fused GroupQueryAttention kernel and QKV bias under TP.
-  gqaModel = path.join(cache, 'qwen2-gqa');
-  mkdirSync(gqaModel);
-  const base = presetConfig('synth-llama-tiny');
-  await writeSyntheticModel(gqaModel, { ...base, family: 'qwen2', hfArchitecture: 'Qwen2ForCausalLM', heads: 4, kvHeads: 2, headDim: 16, qkvBias: true }, { seed: 11 });
+  gqaModel = await writeVariant(cache.dir, 'qwen2-gqa', 'synth-llama-tiny', qwen2Gqa16, { seed: 11 });
 });
-afterAll(() => rmSync(cache, { recursive: true, force: true }));
 
 const prompt = [1, 2, 3, 200, 17, 45, 311, 8, 90, 121, 7];
 

@@ -4,22 +4,13 @@
  * reference computes from the same files; a rank that dies fails the run
  * with a message naming it, leaves no process behind, and the next run works.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { writeSyntheticModel } from '../../main/engine/model/synth';
-import { presetConfig } from '../../main/engine/model/presets';
-import os from 'node:os';
-import path from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { Engine } from '../../main/engine/engine';
 import { WeightStore } from '../../main/engine/model/weights';
 import { ReferenceModel, referenceGreedy } from '../../main/engine/reference/forward';
+import { useTempCache, writeVariant } from '../support/model-cache';
 
-let cache: string;
-beforeAll(() => {
-  cache = mkdtempSync(path.join(os.tmpdir(), 'paralab-rank-'));
-  process.env.PARALAB_CACHE = cache;
-});
-afterAll(() => rmSync(cache, { recursive: true, force: true }));
+const cache = useTempCache('rank');
 
 function alive(pid: number): boolean {
   try {
@@ -52,9 +43,7 @@ describe('single rank process', () => {
 
   it('bf16 and fp16 weight files (converted to fp32 on load) generate what the reference computes from them', async () => {
     for (const dtype of ['BF16', 'F16'] as const) {
-      const dir = path.join(cache, `half-${dtype}`);
-      mkdirSync(dir);
-      await writeSyntheticModel(dir, presetConfig('synth-llama-tiny'), { seed: 3, dtype });
+      const dir = await writeVariant(cache.dir, `half-${dtype}`, 'synth-llama-tiny', (base) => base, { seed: 3, dtype });
       const engine = await Engine.start({ model: dir, parallel: 'single', threadsPerRank: 1 });
       try {
         const { outputs } = await engine.generate([[7, 8, 9]], { maxNewTokens: 6, ignoreEos: true });

@@ -7,27 +7,17 @@
  * Arrivals are staggered and prompt lengths differ, so rows of different
  * lengths really share decode steps; the test checks that they did.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../main/engine/engine';
 import { serve } from '../../main/engine/serving';
 import type { ServeRequest, ServeResult } from '../../main/engine/serving';
-import { writeSyntheticModel } from '../../main/engine/model/synth';
-import { presetConfig } from '../../main/engine/model/presets';
+import { useTempCache, writeVariant } from '../support/model-cache';
 
-let cache: string;
+const cache = useTempCache('serving');
 let gqaModel: string;
 beforeAll(async () => {
-  cache = mkdtempSync(path.join(os.tmpdir(), 'paralab-serving-'));
-  process.env.PARALAB_CACHE = cache;
-  gqaModel = path.join(cache, 'llama-gqa16');
-  mkdirSync(gqaModel);
-  const base = presetConfig('synth-llama-tiny');
-  await writeSyntheticModel(gqaModel, { ...base, heads: 4, kvHeads: 2, headDim: 16 }, { seed: 5 });
+  gqaModel = await writeVariant(cache.dir, 'llama-gqa16', 'synth-llama-tiny', (base) => ({ ...base, heads: 4, kvHeads: 2, headDim: 16 }), { seed: 5 });
 });
-afterAll(() => rmSync(cache, { recursive: true, force: true }));
 
 // Different prompt lengths (the first two share one, so one prefill step takes
 // both — under pp=2 split into two micro-batches that join together),

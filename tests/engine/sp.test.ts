@@ -5,19 +5,12 @@
  * batches and combined with PP / DP, and the comm ledger's measured bytes
  * equal the closed form.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { verify } from '../../main/engine/verify';
 import { Engine } from '../../main/engine/engine';
+import { useTempCache } from '../support/model-cache';
 
-let cache: string;
-beforeAll(() => {
-  cache = mkdtempSync(path.join(os.tmpdir(), 'paralab-sp-'));
-  process.env.PARALAB_CACHE = cache;
-});
-afterAll(() => rmSync(cache, { recursive: true, force: true }));
+useTempCache('sp');
 
 const prompt37 = Array.from({ length: 37 }, (_, i) => 5 + ((i * 7) % 500));
 const prompt301 = Array.from({ length: 301 }, (_, i) => 5 + ((i * 13) % 500));

@@ -9,17 +9,16 @@
  * instead of skipping). Lavapipe is 20–200× slower than the CPU provider:
  * tiny model, few tokens, generous timeouts, no timing assertions.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { verify } from '../../../main/engine/verify';
 import { Engine } from '../../../main/engine/engine';
-import { writeSyntheticModel } from '../../../main/engine/model/synth';
-import { presetConfig } from '../../../main/engine/model/presets';
 import { DeviceError, probeProvider } from '../../../main/engine/runtime/devices';
 import { createSession, ort } from '../../../main/engine/runtime/ort';
 import { GraphBuilder } from '../../../main/engine/graph/onnx';
+import { qwen2Gqa16, useTempCache, writeVariant } from '../../support/model-cache';
 
 const probe = await probeProvider('webgpu', { timeoutMs: 120_000 });
 const required = process.env.PARALAB_REQUIRE_WEBGPU === '1';
@@ -28,18 +27,12 @@ if (!probe.ok && !required) console.warn(`webgpu tests skipped: ${probe.error}`)
 
 const T = 600_000;
 const prompt = [1, 2, 3, 200, 17, 45];
-let cache: string;
+const cache = useTempCache('webgpu');
 let gqaModel: string;
 beforeAll(async () => {
-  cache = mkdtempSync(path.join(os.tmpdir(), 'paralab-webgpu-'));
-  process.env.PARALAB_CACHE = cache;
   // head_dim 16 takes the fused GroupQueryAttention kernel (the tiny preset's head_dim 8 takes the standard-op one).
-  gqaModel = path.join(cache, 'qwen2-gqa');
-  mkdirSync(gqaModel);
-  const base = presetConfig('synth-llama-tiny');
-  await writeSyntheticModel(gqaModel, { ...base, family: 'qwen2', hfArchitecture: 'Qwen2ForCausalLM', heads: 4, kvHeads: 2, headDim: 16, qkvBias: true }, { seed: 11 });
+  gqaModel = await writeVariant(cache.dir, 'qwen2-gqa', 'synth-llama-tiny', qwen2Gqa16, { seed: 11 });
 });
-afterAll(() => rmSync(cache, { recursive: true, force: true }));
 
 describe('WebGPU adapter', () => {
   it.runIf(required)('is present where CI requires it (.ci/run installs lavapipe)', () => {
