@@ -27,7 +27,7 @@ import type { ModelConfig } from '../model/types';
 import type { RankRole } from './plan';
 import type { RankPlace } from './mesh';
 import { kvHeadRange, splitEven } from './split';
-import { isSplit, ownerOf, runTokens, seqRuns } from './sequence';
+import { isSplit, megatronPlan, ownerOf, runTokens, seqRuns, SpHistory } from './sequence';
 import type { ShardPlan } from '../runtime/shard';
 import { shardLayout } from '../runtime/shard';
 
@@ -54,17 +54,14 @@ export function stepComm(into: Expected, role: RankRole, place: RankPlace, confi
       spLayerComm(into, spPlan, config, b - a, S, sp!, layers[1] - layers[0], head, tp);
     }
   }
-  // Megatron-SP splits a step of at least tp tokens into sequence shards
-  const megatron = role.plan.sp?.impl === 'megatron' && tp.size > 1 && S >= tp.size;
+  // Megatron-SP splits a step of at least tp tokens into sequence shards (the ranks' own rule)
+  const mg = role.plan.sp?.impl === 'megatron' && tp.size > 1 ? megatronPlan(S, tp.size, 0) : null;
   for (let i = 0; i < m; i++) {
     const [a, b] = splitEven(B, m, i);
     const H = config.hidden;
-    if (megatron) {
+    if (mg?.mode === 'split') {
       const Bm = b - a;
-      const counts = Array.from({ length: tp.size }, (_, r) => {
-        const [s0, s1] = splitEven(S, tp.size, r);
-        return Bm * (s1 - s0) * H;
-      });
+      const counts = mg.shards.map(([s0, s1]) => Bm * (s1 - s0) * H);
       const sub = 2 * (layers[1] - layers[0]);
       const ag = closedForm.allGather(tp.size, tp.rank, counts);
       const rs = closedForm.reduceScatter(tp.size, tp.rank, counts);
@@ -107,43 +104,6 @@ export function stepComm(into: Expected, role: RankRole, place: RankPlace, confi
 }
 
 /**
- * What the ring members' K/V caches hold, per batch, mirrored on the host from
- * the same layout rules the ranks follow (stage.ts / sp-attention.ts): rows
- * (tokens) and runs per ring member. Call `advance(S)` after each step.
- */
-export class SpHistory {
-  readonly rows: number[];
-  readonly runs: number[];
-  constructor(
-    readonly size: number,
-    readonly ulysses: number,
-    readonly chunking: 'contiguous' | 'zigzag',
-  ) {
-    this.rows = new Array<number>(size / ulysses).fill(0);
-    this.runs = new Array<number>(size / ulysses).fill(0);
-  }
-
-  /** The ring member that stores a replicated step's K/V (fewest rows, lowest index). */
-  owner(): number {
-    return this.rows.indexOf(Math.min(...this.rows));
-  }
-
-  advance(S: number): void {
-    if (isSplit(S, this.size, this.chunking)) {
-      seqRuns(S, this.size, this.chunking).forEach((rs, s) => {
-        const m = Math.floor(s / this.ulysses);
-        this.rows[m] += runTokens(rs);
-        this.runs[m] += rs.length;
-      });
-    } else {
-      const o = this.owner();
-      this.rows[o] += S;
-      if (this.runs[o] === 0) this.runs[o] = 1;
-    }
-  }
-}
-
-/**
  * One micro-batch (Bm sequences) of one SP step on one rank, over `layers`
  * attention layers. Floats per token and head: D (q, k, v or o). With my
  * Ulysses index u of U, ring index r of R, nq(u)/nkv(u) the heads of member u:
@@ -172,41 +132,40 @@ export function spLayerComm(into: Expected, sp: NonNullable<ShardPlan['sp']>, c:
   };
   const mine = heads(u);
   const split = isSplit(S, sp.size, sp.chunking);
-  // the caches as they are after this step
-  const after = new SpHistory(sp.size, U, sp.chunking);
-  after.rows.splice(0, R, ...hist.rows);
-  after.runs.splice(0, R, ...hist.runs);
-  after.advance(S);
-  for (let l = 0; l < layers; l++) {
-    if (split) {
-      const runs = seqRuns(S, sp.size, sp.chunking);
-      const Sl = runTokens(runs[sp.rank]);
-      if (U > 1) {
-        const members = Array.from({ length: U }, (_, uu) => r * U + uu);
-        const t = members.map((s) => runTokens(runs[s]));
-        const fwdSend = members.map((_, uu) => Sl * Bm * (heads(uu).nq + 2 * heads(uu).nkv) * D);
-        const fwdRecv = t.map((tt) => tt * Bm * (mine.nq + 2 * mine.nkv) * D);
-        const a = closedForm.allToAllV(u, fwdSend, fwdRecv);
-        const backSend = t.map((tt) => tt * Bm * mine.nq * D);
-        const backRecv = members.map((_, uu) => Sl * Bm * heads(uu).nq * D);
-        const b = closedForm.allToAllV(u, backSend, backRecv);
-        addExpected(into, 'all_to_all', 2, a.sent + b.sent, a.recv + b.recv);
-      }
-      for (let t = 0; t < R - 1; t++) {
-        const sentOf = (member: number) => 4 * (2 + 2 * after.runs[member] + after.rows[member] + 2 * after.rows[member] * Bm * mine.nkv * D);
-        addExpected(into, 'send', 1, sentOf((r - t + R) % R), 0);
-        addExpected(into, 'recv', 1, 0, sentOf((r - t - 1 + 2 * R) % R));
-      }
-    } else {
-      if (R > 1) {
-        const chunk = S * Bm * mine.nq * (D + 1);
-        const g = closedForm.allGather(R, r, new Array<number>(R).fill(chunk));
-        addExpected(into, 'all_gather', 1, g.sent, g.recv);
-      }
-      if (U > 1) {
-        const g = closedForm.allGather(U, u, Array.from({ length: U }, (_, uu) => S * Bm * heads(uu).nq * D));
-        addExpected(into, 'all_gather', 1, g.sent, g.recv);
-      }
+  // Every attention layer of the stage moves the same bytes in a step: one layer's traffic × layers.
+  if (split) {
+    const runs = seqRuns(S, sp.size, sp.chunking);
+    const Sl = runTokens(runs[sp.rank]);
+    if (U > 1) {
+      const members = Array.from({ length: U }, (_, uu) => r * U + uu);
+      const t = members.map((s) => runTokens(runs[s]));
+      const fwdSend = members.map((_, uu) => Sl * Bm * (heads(uu).nq + 2 * heads(uu).nkv) * D);
+      const fwdRecv = t.map((tt) => tt * Bm * (mine.nq + 2 * mine.nkv) * D);
+      const a = closedForm.allToAllV(u, fwdSend, fwdRecv);
+      const backSend = t.map((tt) => tt * Bm * mine.nq * D);
+      const backRecv = members.map((_, uu) => Sl * Bm * heads(uu).nq * D);
+      const b = closedForm.allToAllV(u, backSend, backRecv);
+      addExpected(into, 'all_to_all', 2 * layers, layers * (a.sent + b.sent), layers * (a.recv + b.recv));
+    }
+    // the caches as they are after this step
+    const after = new SpHistory(sp.size, U, sp.chunking);
+    after.rows.splice(0, R, ...hist.rows);
+    after.runs.splice(0, R, ...hist.runs);
+    after.advance(S);
+    const sentOf = (member: number) => 4 * (2 + 2 * after.runs[member] + after.rows[member] + 2 * after.rows[member] * Bm * mine.nkv * D);
+    for (let t = 0; t < R - 1; t++) {
+      addExpected(into, 'send', layers, layers * sentOf((r - t + R) % R), 0);
+      addExpected(into, 'recv', layers, 0, layers * sentOf((r - t - 1 + 2 * R) % R));
+    }
+  } else {
+    if (R > 1) {
+      const chunk = S * Bm * mine.nq * (D + 1);
+      const g = closedForm.allGather(R, r, new Array<number>(R).fill(chunk));
+      addExpected(into, 'all_gather', layers, layers * g.sent, layers * g.recv);
+    }
+    if (U > 1) {
+      const g = closedForm.allGather(U, u, Array.from({ length: U }, (_, uu) => S * Bm * heads(uu).nq * D));
+      addExpected(into, 'all_gather', layers, layers * g.sent, layers * g.recv);
     }
   }
   if (split && head) {

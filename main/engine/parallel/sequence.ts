@@ -48,3 +48,57 @@ export function ownerOf(runs: Range[][], offset: number): number {
   if (r < 0) throw new RangeError(`no rank holds token offset ${offset}`);
   return r;
 }
+
+/**
+ * What the ring members' K/V caches hold, per batch: rows (tokens) and runs
+ * per ring member. The ranks keep one to decide where a decode step's K/V goes
+ * (stage.ts); the host keeps its own to state the ring traffic in closed form
+ * (expected.ts). Call `advance(S)` after each step.
+ */
+export class SpHistory {
+  readonly rows: number[];
+  readonly runs: number[];
+  constructor(
+    readonly size: number,
+    readonly ulysses: number,
+    readonly chunking: 'contiguous' | 'zigzag',
+  ) {
+    this.rows = new Array<number>(size / ulysses).fill(0);
+    this.runs = new Array<number>(size / ulysses).fill(0);
+  }
+
+  /** The ring member that stores a replicated step's K/V (fewest rows, lowest index). */
+  owner(): number {
+    return this.rows.indexOf(Math.min(...this.rows));
+  }
+
+  advance(S: number): void {
+    if (isSplit(S, this.size, this.chunking)) {
+      seqRuns(S, this.size, this.chunking).forEach((rs, s) => {
+        const m = Math.floor(s / this.ulysses);
+        this.rows[m] += runTokens(rs);
+        this.runs[m] += rs.length;
+      });
+    } else {
+      const o = this.owner();
+      this.rows[o] += S;
+      if (this.runs[o] === 0) this.runs[o] = 1;
+    }
+  }
+}
+
+/** What Megatron-SP does with one step: each tp rank's contiguous shard of the tokens, or (fewer tokens than ranks: decode) plain TP. */
+export interface MegatronStepPlan {
+  mode: 'split' | 'replicated';
+  /** tokens per sequence in the cache before this step */
+  past: number;
+  /** tokens per sequence in the step */
+  S: number;
+  /** each tp rank's shard of the step's tokens ([0, S) for all when replicated) */
+  shards: Range[];
+}
+
+export function megatronPlan(S: number, tp: number, past: number): MegatronStepPlan {
+  const split = S >= tp;
+  return { mode: split ? 'split' : 'replicated', past, S, shards: Array.from({ length: tp }, (_, r) => (split ? splitEven(S, tp, r) : [0, S])) };
+}

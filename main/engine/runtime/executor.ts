@@ -37,6 +37,11 @@ export interface SegmentTiming {
   cat?: 'compute' | 'comm' | 'bubble';
 }
 
+/** Append the span [start, now] (performance.now() ms) to a step's timings, when they are kept. */
+export function recordSpan(timings: SegmentTiming[] | undefined, segment: string, start: number, cat: SegmentTiming['cat'] = 'compute'): void {
+  timings?.push({ segment, start, ms: performance.now() - start, cat });
+}
+
 /** Called after a segment whose output crosses a collective; may rewrite the stream in place. */
 export type BoundaryHook = (seg: BuiltSegment, index: number, stream: StreamTensors) => Promise<void> | void;
 

@@ -23,28 +23,11 @@ import type { Piece } from '../graph/segments';
 import { buildAttnBody, buildMlpBody, buildNorm } from '../graph/megatron';
 import { attnKernel } from '../graph/layers';
 import { createSession, ort } from '../runtime/ort';
-import { attentionFeeds } from '../runtime/executor';
+import { attentionFeeds, recordSpan } from '../runtime/executor';
 import type { BatchState, Block, BlockState, BlockStep, StreamTensors } from '../runtime/executor';
 import type { Communicator } from '../comm/communicator';
-import { splitEven } from '../parallel/split';
+import type { MegatronStepPlan } from '../parallel/sequence';
 import type { Range } from '../parallel/split';
-
-/** What the stage tells the blocks about one step. */
-export interface MegatronStepPlan {
-  mode: 'split' | 'replicated';
-  /** tokens per sequence in the cache before this step */
-  past: number;
-  /** tokens per sequence in the step */
-  S: number;
-  /** split: each tp rank's contiguous shard of the step's tokens */
-  shards: Range[];
-}
-
-/** The step's sequence shards, or replicated when some rank would get no token. */
-export function megatronPlan(S: number, tp: number, past: number): MegatronStepPlan {
-  const split = S >= tp;
-  return { mode: split ? 'split' : 'replicated', past, S, shards: Array.from({ length: tp }, (_, r) => (split ? splitEven(S, tp, r) : [0, S])) };
-}
 
 class LayerKv implements BlockState {
   constructor(
@@ -94,7 +77,7 @@ class MegatronSublayer implements Block {
       feeds.delta = new ort.Tensor('float32', stream.delta, [B, Sl, H]);
     }
     const n = await this.norm.run(feeds);
-    mark(step, `${this.name}.norm`, t);
+    recordSpan(step.timings, `${this.name}.norm`, t);
     const resid = n.resid.data as Float32Array;
     let normed = n.normed.data as Float32Array;
 
@@ -102,7 +85,7 @@ class MegatronSublayer implements Block {
       t = performance.now();
       const counts = plan.shards.map(([a, b]) => B * (b - a) * H);
       normed = fromShardMajor(await this.tp.allGather(normed, counts), plan.shards, B, H);
-      mark(step, `${this.name}.all_gather`, t, 'comm');
+      recordSpan(step.timings, `${this.name}.all_gather`, t, 'comm');
     }
 
     t = performance.now();
@@ -120,7 +103,7 @@ class MegatronSublayer implements Block {
       Object.assign(bodyFeeds, attentionFeeds(B, S, plan.past)(attnKernel(headDim)));
     }
     const out = await this.body.run(bodyFeeds);
-    mark(step, `${this.name}.body`, t);
+    recordSpan(step.timings, `${this.name}.body`, t);
     if (kv) {
       kv.k = out.present_k as ort.Tensor;
       kv.v = out.present_v as ort.Tensor;
@@ -132,10 +115,10 @@ class MegatronSublayer implements Block {
       const counts = plan.shards.map(([a, b]) => B * (b - a) * H);
       // each rank's chunk comes back as (B, S_r, H)
       delta = await this.tp.reduceScatter(toShardMajor(delta, plan.shards, B, H), counts);
-      mark(step, `${this.name}.reduce_scatter`, t, 'comm');
+      recordSpan(step.timings, `${this.name}.reduce_scatter`, t, 'comm');
     } else {
       await this.tp.allReduce(delta);
-      mark(step, `${this.name}.all_reduce`, t, 'comm');
+      recordSpan(step.timings, `${this.name}.all_reduce`, t, 'comm');
     }
 
     if (split && this.beforeHead) {
@@ -150,7 +133,7 @@ class MegatronSublayer implements Block {
         }
       }
       await this.tp.broadcast(row, root);
-      mark(step, `${this.name}.broadcast`, t, 'comm');
+      recordSpan(step.timings, `${this.name}.broadcast`, t, 'comm');
       return { x: row.slice(0, B * H), delta: row.slice(B * H) };
     }
     return { x: resid, delta };
@@ -189,9 +172,6 @@ export function toShardMajor(x: Float32Array, shards: Range[], B: number, H: num
   return out;
 }
 
-function mark(step: BlockStep, segment: string, start: number, cat: 'compute' | 'comm' = 'compute'): void {
-  step.timings?.push({ segment, start, ms: performance.now() - start, cat });
-}
 
 registerBlockFactory(async (piece: Piece, env: BlockEnv, index: number, pieces: Piece[]): Promise<Block | null> => {
   const sp = env.init.plan.sp;

@@ -44,6 +44,7 @@ import type { MoeShape, MoeWeights } from '../graph/moe';
 import type { Piece } from '../graph/segments';
 import { createSession, ort } from '../runtime/ort';
 import type { BatchState, Block, BlockState, BlockStep, StreamTensors } from '../runtime/executor';
+import { recordSpan } from '../runtime/executor';
 import type { Communicator } from '../comm/communicator';
 import { asF32, asI32 } from '../comm/communicator';
 import { expertRange, tokenClass } from '../parallel/expert';
@@ -172,7 +173,7 @@ export class MoeBlock implements Block {
     const [r0, r1] = this.cls ? splitEven(real, this.cls.size, this.cls.index) : [0, real];
     const N = r1 - r0;
     const out = new Float32Array(T * H);
-    const span = (what: string, start: number, cat: 'compute' | 'comm') => step.timings?.push({ segment: `${this.name} ${what}`, start, ms: performance.now() - start, cat });
+    const span = (what: string, start: number, cat: 'compute' | 'comm') => recordSpan(step.timings, `${this.name} ${what}`, start, cat);
 
     // 1. route this rank's share
     let normed: Float32Array = new Float32Array(0);

@@ -37,6 +37,7 @@ import type { BlockEnv } from './blocks';
 import type { Piece } from '../graph/segments';
 import { buildSpCore, buildSpOut, buildSpQkv, MASKED } from '../graph/sp';
 import { createSession, ort } from '../runtime/ort';
+import { recordSpan } from '../runtime/executor';
 import type { BatchState, Block, BlockState, BlockStep, StreamTensors } from '../runtime/executor';
 import type { Communicator } from '../comm/communicator';
 import { kvHeadRange, splitEven } from '../parallel/split';
@@ -240,7 +241,7 @@ class SpAttentionBlock implements Block {
       feeds.delta = new ort.Tensor('float32', stream.delta, [B, Sl, H]);
     }
     const r1 = await this.qkv.run(feeds);
-    timing(step, `${this.name}.qkv`, t0);
+    recordSpan(step.timings, `${this.name}.qkv`, t0);
     const q = r1.q.data as Float32Array; // (Sl, B, N·D)
     const k = r1.k.data as Float32Array; // (Sl, B, KV·D)
     const v = r1.v.data as Float32Array;
@@ -271,7 +272,7 @@ class SpAttentionBlock implements Block {
         const recvCounts = memberTokens.map((t) => t * B * (nq + 2 * nkv) * D);
         const tc = performance.now();
         const got = await this.ulysses!.allToAllV(send, sendCounts, recvCounts);
-        timing(step, `${this.name}.a2a`, tc, 'comm');
+        recordSpan(step.timings, `${this.name}.a2a`, tc, 'comm');
         const T = memberTokens.reduce((a, b) => a + b, 0);
         qh = new Float32Array(T * B * nq * D);
         kh = new Float32Array(T * B * nkv * D);
@@ -312,7 +313,7 @@ class SpAttentionBlock implements Block {
         const sendCounts = memberTokens.map((t) => t * B * nq * D);
         const tc = performance.now();
         const got = await this.ulysses!.allToAllV(o, sendCounts, members.map(() => Sl * B * nq * D));
-        timing(step, `${this.name}.a2a`, tc, 'comm');
+        recordSpan(step.timings, `${this.name}.a2a`, tc, 'comm');
         attn = new Float32Array(Sl * B * N * D);
         members.forEach((_, uu) => {
           const hq = splitEven(N, U, uu);
@@ -328,13 +329,13 @@ class SpAttentionBlock implements Block {
 
     const t2 = performance.now();
     const r3 = await this.out.run({ attn: new ort.Tensor('float32', attn, [Sl, B, N * D]) });
-    timing(step, `${this.name}.out`, t2);
+    recordSpan(step.timings, `${this.name}.out`, t2);
     const delta = r3.delta.data as Float32Array;
     if (this.tp) {
       // with tp, this rank's heads are a column slice and o_proj a row slice: Megatron's all-reduce
       const tc = performance.now();
       await this.tp.allReduce(delta);
-      timing(step, `${this.name}.all_reduce`, tc, 'comm');
+      recordSpan(step.timings, `${this.name}.all_reduce`, tc, 'comm');
     }
     return { x: r1.x_out.data as Float32Array, delta };
   }
@@ -362,7 +363,7 @@ class SpAttentionBlock implements Block {
       if (t < R - 1 && this.ring) {
         const tc = performance.now();
         const [, got] = await Promise.all([this.ring.send((g.r + 1) % R, msg!), this.ring.recv((g.r - 1 + R) % R)]);
-        timing(step, `${this.name}.ring`, tc, 'comm');
+        recordSpan(step.timings, `${this.name}.ring`, tc, 'comm');
         msg = got;
         block = unpack(got, B * nkv * D);
       }
@@ -401,7 +402,7 @@ class SpAttentionBlock implements Block {
           o_acc: accs[i].o,
           lse_acc: accs[i].lse,
         });
-        timing(step, `${this.name}.core`, t0);
+        recordSpan(step.timings, `${this.name}.core`, t0);
         accs[i] = { o: out.o as ort.Tensor, lse: out.lse as ort.Tensor };
       }
     }
@@ -431,13 +432,13 @@ class SpAttentionBlock implements Block {
       part.set(lse, o.length);
       const tc = performance.now();
       const all = await this.ring!.allGather(part);
-      timing(step, `${this.name}.ring`, tc, 'comm');
+      recordSpan(step.timings, `${this.name}.ring`, tc, 'comm');
       o = mergePartials(all, R, S * B * nq, D);
     }
     if (U === 1) return o;
     const tc = performance.now();
     const all = await this.ulysses!.allGather(o);
-    timing(step, `${this.name}.a2a`, tc, 'comm');
+    recordSpan(step.timings, `${this.name}.a2a`, tc, 'comm');
     const attn = new Float32Array(S * B * N * D);
     let off = 0;
     for (let uu = 0; uu < U; uu++) {
@@ -558,9 +559,6 @@ export function mergePartials(all: Float32Array, R: number, n: number, D: number
   return out;
 }
 
-function timing(step: BlockStep, segment: string, start: number, cat: 'compute' | 'comm' = 'compute'): void {
-  step.timings?.push({ segment, start, ms: performance.now() - start, cat });
-}
 
 const coreSessions = new Map<string, Promise<ort.InferenceSession>>();
 

@@ -22,14 +22,16 @@
  *   DP  nothing here: replicas never talk; the host routes requests.
  */
 import type { BatchState, BlockState, Executor, SegmentTiming, StreamTensors } from '../runtime/executor';
+import { recordSpan } from '../runtime/executor';
 import type { Communicator } from '../comm/communicator';
 import { splitEven } from '../parallel/split';
 import type { Range } from '../parallel/split';
 import { isSplit, ownerOf, seqRuns } from '../parallel/sequence';
 import type { Chunking } from '../parallel/sequence';
 import type { SpStepPlan } from './sp-attention';
-import { megatronPlan, toShardMajor } from './megatron-sp';
-import type { MegatronStepPlan } from './megatron-sp';
+import { toShardMajor } from './megatron-sp';
+import { megatronPlan, SpHistory } from '../parallel/sequence';
+import type { MegatronStepPlan } from '../parallel/sequence';
 
 export interface StageLinks {
   /** tensor-parallel group (null when tp = 1) */
@@ -42,14 +44,6 @@ export interface StageLinks {
   megatron?: boolean;
   /** sequence parallelism (ulysses / ring / usp): this rank's place in its sp group and the group */
   sp?: { rank: number; size: number; ring: number; chunking: Chunking; group: Communicator | null } | null;
-}
-
-/** Per batch: how many tokens each ring member holds, so decode steps store their K/V where there is least. */
-class SpLayout implements BlockState {
-  constructor(readonly ringRows: number[]) {}
-  kvBytes(): number {
-    return 0;
-  }
 }
 
 export interface MicroBatches {
@@ -79,9 +73,7 @@ export async function runStage(exec: Executor, mb: MicroBatches, S: number, toke
   const hidden = exec.hidden;
   const B = mb.ranges[mb.ranges.length - 1][1];
   let logits: Float32Array | null = null;
-  const span = (segment: string, start: number, cat: SegmentTiming['cat']) => {
-    trace.push({ segment, start, ms: performance.now() - start, cat: cat as SegmentTiming['cat'] });
-  };
+  const span = (segment: string, start: number, cat: SegmentTiming['cat']) => recordSpan(trace, segment, start, cat);
   let mg: MegatronStepPlan | null = null;
   const boundary = links.tp
     ? async (seg: { partial: 'delta' | 'x' | null; name: string }, _i: number, stream: StreamTensors) => {
@@ -94,10 +86,7 @@ export async function runStage(exec: Executor, mb: MicroBatches, S: number, toke
           stream.x = await links.tp!.reduceScatter(toShardMajor(stream.x, mg.shards, Bm, hidden), mg.shards.map(([x, y]) => Bm * (y - x) * hidden));
           op = 'reduce_scatter';
         } else if (seg.partial === 'x') await links.tp!.allReduce(stream.x);
-        const dt = performance.now() - t;
         span(`${op} after ${seg.name}`, t, 'comm');
-        times.commMs += dt;
-        times.computeMs -= dt;
       }
     : undefined;
 
@@ -129,9 +118,9 @@ export async function runStage(exec: Executor, mb: MicroBatches, S: number, toke
     const first = trace.length;
     const out = await exec.step(state, Sl, input, boundary, trace, { advance: S, plan: sp ?? mg ?? undefined });
     times.computeMs += performance.now() - t0;
-    // collectives inside blocks (SP attention) count as communication, not compute
+    // collectives inside the step (TP boundaries, SP attention, MoE dispatch) count as communication, not compute
     for (let i = first; i < trace.length; i++) {
-      if (trace[i].cat === 'comm' && !/^(all_reduce|reduce_scatter) after/.test(trace[i].segment)) {
+      if (trace[i].cat === 'comm') {
         times.computeMs -= trace[i].ms;
         times.commMs += trace[i].ms;
       }
@@ -172,19 +161,13 @@ export async function runStage(exec: Executor, mb: MicroBatches, S: number, toke
 
 /** The layout of one SP step on this batch (the same on every sp rank). */
 function spStep(sp: NonNullable<StageLinks['sp']>, state: BatchState, S: number): SpStepPlan {
-  let layout = state.blocks.get('sp.layout') as SpLayout | undefined;
-  if (!layout) state.blocks.set('sp.layout', (layout = new SpLayout(new Array<number>(sp.ring).fill(0))));
+  // what each ring member's K/V cache holds: a decode step's K/V goes where there is least
+  let hist = state.blocks.get('sp.history') as (SpHistory & BlockState) | undefined;
+  if (!hist) state.blocks.set('sp.history', (hist = Object.assign(new SpHistory(sp.size, sp.size / sp.ring, sp.chunking), { kvBytes: () => 0 })));
   const split = isSplit(S, sp.size, sp.chunking);
-  const runs = seqRuns(S, sp.size, sp.chunking);
-  const U = sp.size / sp.ring;
-  let owner = 0;
-  if (split) {
-    runs.forEach((rs, s) => (layout!.ringRows[Math.floor(s / U)] += rs.reduce((n, [x, y]) => n + y - x, 0)));
-  } else {
-    owner = layout.ringRows.indexOf(Math.min(...layout.ringRows));
-    layout.ringRows[owner] += S;
-  }
-  return { mode: split ? 'split' : 'replicated', past: state.length, S, runs, owner, cache: new Map() };
+  const owner = split ? 0 : hist.owner();
+  hist.advance(S);
+  return { mode: split ? 'split' : 'replicated', past: state.length, S, runs: seqRuns(S, sp.size, sp.chunking), owner, cache: new Map() };
 }
 
 /** (B, V_r) on each TP rank → (B, V): all-gather, then interleave the vocab shards per row. */
