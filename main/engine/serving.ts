@@ -131,28 +131,27 @@ export async function serve(engine: Engine, reqs: ServeRequest[], o: ServeOption
   let dispatched = 0;
   let failure: unknown = null;
 
-  // Arrivals: each request is routed when its arrival time comes (a timer
-  // may fire a little early: it is armed again for the rest).
-  const timers = new Map<number, NodeJS.Timeout>();
-  const arrive = (r: Pending) => {
-    const early = r.arrivalMs - now();
-    if (early > 0) {
-      timers.set(r.id, setTimeout(() => arrive(r), early));
-      return;
+  // Arrivals: one timer at a time, for the earliest request still to come.
+  // When it fires, every request whose arrival time has come is routed in the
+  // same tick, so requests arriving together are admitted together (one
+  // prefill step when their lengths match) however late the timer fires.
+  const pending = [...all].sort((a, b) => a.arrivalMs - b.arrivalMs);
+  let timer: NodeJS.Timeout | null = null;
+  const pump = () => {
+    timer = null;
+    const woken = new Set<Lane>();
+    while (pending.length > 0 && pending[0].arrivalMs <= now()) {
+      const r = pending.shift()!;
+      const d = route('least-loaded', 1, load, counter)[0];
+      r.out.replica = d;
+      lanes[d].waiting.push(r);
+      dispatched++;
+      woken.add(lanes[d]);
     }
-    timers.delete(r.id);
-    const d = route('least-loaded', 1, load, counter)[0];
-    r.out.replica = d;
-    lanes[d].waiting.push(r);
-    dispatched++;
-    // Wake after the other timers due now have fired, so requests arriving
-    // together are admitted together (one prefill step when lengths match).
-    setImmediate(() => {
-      if (dispatched === total) for (const l of lanes) l.wake?.();
-      else lanes[d].wake?.();
-    });
+    for (const l of dispatched === total ? lanes : woken) l.wake?.();
+    if (pending.length > 0) timer = setTimeout(pump, Math.max(0, pending[0].arrivalMs - now()));
   };
-  for (const r of [...all].sort((a, b) => a.arrivalMs - b.arrivalMs)) timers.set(r.id, setTimeout(() => arrive(r), Math.max(0, r.arrivalMs - now())));
+  timer = setTimeout(pump, Math.max(0, (pending[0]?.arrivalMs ?? 0) - now()));
 
   const account = (lane: Lane, results: StepResult[], B: number, S: number, micro: number) => {
     results.forEach((res, j) => {
@@ -248,7 +247,7 @@ export async function serve(engine: Engine, reqs: ServeRequest[], o: ServeOption
     );
     if (failure) throw failure;
   } finally {
-    for (const t of timers.values()) clearTimeout(t);
+    if (timer) clearTimeout(timer);
     await closePools(engine, pool);
   }
   const durationMs = Math.max(0, ...all.map((r) => r.out.tokenMs[r.out.tokenMs.length - 1] ?? 0));
