@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 /** ChatView against a scripted lab: streamed tokens with timings and ranks, stop, regenerate, switching the spec mid-conversation, errors. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { flushPromises, mount } from '@vue/test-utils';
+import { enableAutoUnmount, flushPromises, mount } from '@vue/test-utils';
 import ChatView from '../../renderer/src/views/ChatView.vue';
 import { setLab } from '../../renderer/src/api';
 import { tokenTimings } from '../../renderer/src/stores/chat';
@@ -12,6 +12,8 @@ import { freshApp } from './mountHelpers';
 vi.mock('vue-echarts', async () => (await import('./mountHelpers')).chartStub());
 
 let s: ReturnType<typeof scriptedLab>;
+// a view left mounted keeps its timers and store watchers: it would talk to the next test's lab
+enableAutoUnmount(afterEach);
 beforeEach(() => {
   s = scriptedLab();
   freshApp(s.lab);

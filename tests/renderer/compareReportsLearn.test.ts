@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 /** CompareView, ReportsView and LearnView against a scripted lab: run selection drives the charts, the trace and the claims; export downloads; labels follow the language. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { flushPromises, mount } from '@vue/test-utils';
+import { enableAutoUnmount, flushPromises, mount } from '@vue/test-utils';
 import CompareView from '../../renderer/src/views/CompareView.vue';
 import ReportsView from '../../renderer/src/views/ReportsView.vue';
 import LearnView from '../../renderer/src/views/LearnView.vue';
@@ -14,6 +14,8 @@ import { freshApp, option } from './mountHelpers';
 vi.mock('vue-echarts', async () => (await import('./mountHelpers')).chartStub());
 
 let s: ReturnType<typeof scriptedLab>;
+// a view left mounted keeps its timers and store watchers: it would talk to the next test's lab
+enableAutoUnmount(afterEach);
 beforeEach(() => {
   s = scriptedLab();
   freshApp(s.lab);

@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 /** The language switch: t() follows the reactive locale, and the app shell's labels change with it. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { flushPromises, mount } from '@vue/test-utils';
+import { enableAutoUnmount, flushPromises, mount } from '@vue/test-utils';
 import { createPinia } from 'pinia';
 import { nextTick } from 'vue';
 import App from '../../renderer/src/App.vue';
@@ -15,6 +15,8 @@ vi.mock('vue-echarts', async () => {
   return { default: defineComponent({ setup: () => () => h('div') }) };
 });
 
+// a view left mounted keeps its timers and store watchers: it would talk to the next test's lab
+enableAutoUnmount(afterEach);
 afterEach(() => {
   setLocale('en');
   setLab(null);

@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 /** ModelsView renders the store's models from a fake Lab API; the chart component is stubbed (happy-dom has no canvas). */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { flushPromises, mount } from '@vue/test-utils';
+import { enableAutoUnmount, flushPromises, mount } from '@vue/test-utils';
 import { createPinia, setActivePinia } from 'pinia';
 import ModelsView from '../../renderer/src/views/ModelsView.vue';
 import { setLab } from '../../renderer/src/api';
@@ -19,6 +19,8 @@ vi.mock('vue-echarts', async () => {
   };
 });
 
+// a view left mounted keeps its timers and store watchers: it would talk to the next test's lab
+enableAutoUnmount(afterEach);
 beforeEach(() => {
   localStorage.clear();
   setLocale('en');
