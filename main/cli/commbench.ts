@@ -86,7 +86,8 @@ async function runConfig(transport: Transport, n: number, o: CommbenchOptions): 
         child.send(job);
         return new Promise<BenchRow[]>((resolve, reject) => {
           child.once('message', (m: BenchReply) => ('error' in m ? reject(new Error(`${setup.transport}, ${n} ranks: rank ${rank}: ${m.error}`)) : resolve(m.rows)));
-          child.once('exit', (code, sig) => reject(new Error(`${setup.transport}, ${n} ranks: rank ${rank} exited (${sig ?? code}) before reporting`)));
+          // 'close' waits for the IPC pipe to drain: on 'exit' the rank's report may still be unread
+          child.once('close', (code, sig) => reject(new Error(`${setup.transport}, ${n} ranks: rank ${rank} exited (${sig ?? code}) before reporting`)));
         });
       }),
     );

@@ -25,7 +25,8 @@ export function lab(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120
       child.kill('SIGKILL');
       reject(new Error(`lab ${args.join(' ')} timed out; stderr: ${stderr}`));
     }, timeoutMs);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': on 'exit' the tail of stdout/stderr may still be in the pipe
+    child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code: code ?? -1, stdout, stderr });
     });

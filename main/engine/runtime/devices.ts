@@ -289,7 +289,8 @@ export function probeProvider(device: DeviceKind, o: { timeoutMs?: number; devic
       resolve({ device, ...r, log });
     };
     child.on('error', (e) => finish({ ok: false, ms: performance.now() - t0, error: `cannot start the probe process: ${e.message}` }));
-    child.on('exit', (code, signal) => {
+    // 'close' (not 'exit') comes once the pipes are drained, so the output read below is whole
+    child.on('close', (code, signal) => {
       try {
         const j = JSON.parse(out) as { ok: boolean; ms: number; error?: string };
         finish({ ok: j.ok, ms: j.ms, error: j.error ?? null });
@@ -427,7 +428,8 @@ export function nodePlacements(bytes: Uint8Array, device: DeviceKind, timeoutMs 
     let log = '';
     child.stderr.on('data', (d: Buffer) => (log += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code, signal) => {
+    // 'close' (not 'exit') comes once the pipes are drained, so the output read below is whole
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) resolve(parseNodePlacements(log));
       else reject(new Error(`node placement probe on ${device} failed (${signal ?? code}): ${/PROBE-ERROR (.*)/.exec(log)?.[1] ?? log.slice(-300)}`));

@@ -32,7 +32,8 @@ function startRanks(setup: WorldSetup, sizes: number[], fault: Pick<RankJob, 'di
     child.send({ setup, rank, sizes, ...fault } satisfies RankJob);
     return new Promise<RankReply>((resolve) => {
       child.once('message', (m: RankReply) => resolve(m));
-      child.once('exit', (code, sig) => resolve({ error: `exited (${sig ?? code})` }));
+      // 'close', not 'exit': 'exit' can come before the rank's last message has been read off the IPC pipe
+      child.once('close', (code, sig) => resolve({ error: `exited (${sig ?? code})` }));
     });
   });
   return { replies, kill: () => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGKILL')) };
