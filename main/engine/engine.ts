@@ -123,6 +123,8 @@ export class Engine {
   readonly rankTimes: RankTime[] = [];
   /** Which device id each rank uses and whether ranks share a GPU (set by start). */
   placement: Placement = placeRanks(0, 'cpu');
+  /** positions one sequence may fill: prompt + new tokens − 1 (the last token is never fed back) */
+  context = 0;
   /** Per global rank: the closed-form traffic of the steps since the last resetTimes(). */
   readonly expectedComm: Expected[] = [];
 
@@ -196,6 +198,11 @@ export class Engine {
     const spec = parseSpec(o.parallel);
     o.onProgress?.(`resolving model ${o.model}`);
     const { id, dir, config, tokenizer } = await Engine.prepareModel(o.model, o.onProgress);
+    const context = o.maxSeq ?? Math.min(config.maxPositions, 4096);
+    if (!Number.isInteger(context) || context < 1) throw new Error(`maxSeq must be a positive integer, got ${o.maxSeq}`);
+    if (context > config.maxPositions) {
+      throw new ModelError('context-too-long', `${id}: this run needs a context of ${context} positions, but the model has ${config.maxPositions} (max_position_embeddings); use a shorter prompt or fewer new tokens`);
+    }
     const { notes } = validateSpecForModel(spec, config, { supported: [...SUPPORTED_AXES], supportedSpImpl: [...SUPPORTED_SP_IMPL], modelName: id });
     const mesh = buildMesh(spec);
     const roles = rankRoles(mesh, config);
@@ -231,7 +238,7 @@ export class Engine {
       // pools spinning on 2 cores starve the busy one (docs/PERFORMANCE.md).
       spin: process.env.PARALAB_ORT_SPIN === '1',
       pin: !o.remote && spec.world > 1 && spec.world * threads <= cores,
-      maxSeq: o.maxSeq ?? Math.min(config.maxPositions, 4096),
+      maxSeq: context,
       cut: o.cut ?? 'collectives',
       sampler: r.sampler,
       micro: spec.pp > 1 ? spec.micro : 1,
@@ -248,6 +255,7 @@ export class Engine {
     }
     const engine = new Engine(id, dir, config, tokenizer, spec, mesh, roles, cluster, device, threads, performance.now() - t0, [...notes, ...placement.notes], world);
     engine.placement = placement;
+    engine.context = context;
     return engine;
   }
 
@@ -260,6 +268,7 @@ export class Engine {
     const S = prompts[0]?.length ?? 0;
     if (S === 0) throw new ModelError('token-out-of-range', 'the prompt is empty; give at least one token');
     if (prompts.some((p) => p.length !== S)) throw new Error('all prompts of one batch must have the same length');
+    this.checkFits(S, o.maxNewTokens);
     for (const p of prompts) {
       for (const t of p) {
         if (!Number.isInteger(t) || t < 0 || t >= this.config.vocabSize) {
@@ -291,6 +300,23 @@ export class Engine {
   }
 
   /** One replica's step loop over its share of the sequences. */
+  /**
+   * Refuse, before any rank works, a prompt that cannot be generated to its end
+   * in this engine's context (otherwise a rank fails mid-generation).
+   */
+  checkFits(promptLen: number, maxNewTokens: number): void {
+    if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new Error(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
+    const need = promptLen + maxNewTokens - 1;
+    if (need > this.context) {
+      throw new ModelError(
+        'context-too-long',
+        `a prompt of ${promptLen} tokens with ${maxNewTokens} new tokens needs ${need} positions, but this engine holds ${this.context}` +
+          (this.context < this.config.maxPositions ? ` (start it with a larger maxSeq, up to the model's ${this.config.maxPositions})` : ` (the model's max_position_embeddings)`) +
+          `; use at most ${Math.max(0, this.context - promptLen + 1)} new tokens or a shorter prompt`,
+      );
+    }
+  }
+
   private async generateOn(rep: { ranks: number[]; sampler: number }, seqs: number[], prompts: number[][], o: GenerateOptions, t0: number) {
     const B = seqs.length;
     const eos = new Set(o.ignoreEos ? [] : (o.eosIds ?? this.config.eosTokenIds));

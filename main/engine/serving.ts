@@ -92,7 +92,10 @@ let poolCounter = 0;
 /** Serve `reqs` (arrival times relative to now) with continuous batching on `engine`. */
 export async function serve(engine: Engine, reqs: ServeRequest[], o: ServeOptions = {}): Promise<ServeResult> {
   const maxBatch = Math.max(1, o.maxBatch ?? 16);
-  for (const r of reqs) checkPrompt(engine, r.prompt);
+  for (const r of reqs) {
+    checkPrompt(engine, r.prompt);
+    engine.checkFits(r.prompt.length, r.maxNewTokens);
+  }
   if (new Set(reqs.map((r) => r.id)).size !== reqs.length) throw new Error('serving requests need distinct ids');
   const replicas = engine.replicas;
   const pool = `pool${++poolCounter}`;

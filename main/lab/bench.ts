@@ -23,6 +23,8 @@ import type { RankInit } from '../engine/worker/protocol';
 import { Rng } from '../engine/sample/rng';
 import { measureReadBandwidth } from '../engine/runtime/bandwidth';
 import { paramCount } from '../engine/model/types';
+import { resolveModel } from '../engine/model/catalog';
+import { ModelError } from '../engine/model/errors';
 import type { ModelConfig } from '../engine/model/types';
 import { formatSpec, parseSpec } from '../engine/parallel/spec';
 import { TOLERANCE } from '../engine/verify';
@@ -132,6 +134,14 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
   const records: RunRecord[] = [];
   const dirs: string[] = [];
   let reference: Reference | null = null;
+  // A workload longer than the model's context fails here, not at a rank after every engine has loaded.
+  const { id, config } = await resolveModel(o.model);
+  if (positionsNeeded(o) > config.maxPositions) {
+    throw new ModelError(
+      'context-too-long',
+      `${id}: prompts of ${o.promptLen} tokens with ${o.outputLen} output tokens need ${positionsNeeded(o)} positions, but the model has ${config.maxPositions} (max_position_embeddings); lower the prompt or output length`,
+    );
+  }
   for (const [i, v] of variants.entries()) {
     if (o.signal?.aborted) throw new BenchCancelled();
     o.onProgress?.({ done: i, total: variants.length, label: v.label, message: 'starting' });
@@ -156,6 +166,11 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
   return { records, dirs };
 }
 
+/** Positions one sequence of the workload fills (the last output token is never fed back). */
+function positionsNeeded(o: BenchOptions): number {
+  return o.promptLen + o.outputLen - 1;
+}
+
 /** Optional engine features (the lead's tracing, KV accounting, MoE expert load): used when present. */
 interface EngineExtras {
   tracing?: boolean;
@@ -171,7 +186,7 @@ async function runOne(o: BenchOptions, v: Variant, reference: Reference | null, 
     threadsPerRank: o.threadsPerRank,
     device: o.device,
     cut: v.cut,
-    maxSeq: o.promptLen + o.outputLen + 8,
+    maxSeq: positionsNeeded(o),
     onProgress: (message) => progress({ message }),
   });
   const extras = engine as unknown as EngineExtras;
@@ -183,7 +198,8 @@ async function runOne(o: BenchOptions, v: Variant, reference: Reference | null, 
     const work = workloadPrompts(o.batch, o.promptLen, c.vocabSize, o.seed);
     progress({ message: 'warm-up' });
     // Warm-up: first runs pay for allocator growth and weight pre-packing.
-    await engine.generate(o.workload === 'serving' ? [work[0] ?? workloadPrompts(1, o.promptLen, c.vocabSize, o.seed)[0]] : work, { maxNewTokens: 2, ignoreEos: true });
+    // (one decode step too, unless the workload has none: then a prompt may fill the whole context)
+    await engine.generate(o.workload === 'serving' ? [work[0] ?? workloadPrompts(1, o.promptLen, c.vocabSize, o.seed)[0]] : work, { maxNewTokens: Math.min(2, o.outputLen), ignoreEos: true });
     if (o.signal?.aborted) throw new BenchCancelled();
     const tracing = typeof extras.drainSpans === 'function';
     if (tracing) {

@@ -20,7 +20,7 @@ import type { TextTokenizer } from '../engine/model/tokenizer';
 import { rankSummaries } from '../engine/summary';
 
 /** The part of Engine a chat turn uses (a fake can stand in for it in tests). */
-export type ChatEngine = Pick<Engine, 'tokenizer' | 'generate' | 'rankTimes' | 'close' | 'device' | 'threadsPerRank' | 'loadMs'> & {
+export type ChatEngine = Pick<Engine, 'tokenizer' | 'generate' | 'rankTimes' | 'close' | 'device' | 'threadsPerRank' | 'loadMs' | 'context'> & {
   config: { eosTokenIds: number[] };
   cluster: Pick<Engine['cluster'], 'ready' | 'memory'> & { failed?: unknown };
   ledgers?: Engine['ledgers'];
@@ -122,11 +122,16 @@ export function createChat(emit: (e: LabEvent) => void, deps: ChatDeps = {}): Ch
     let cut: string | null = null;
     if (engine.ledgers) await engine.ledgers(true).catch(() => undefined);
     if (state.cancelled) return emptyResult(engine, ids, 'stop');
+    // A long conversation answers in what is left of the context ('length' when it fills).
+    const room = engine.context - ids.length + 1;
+    if (room < 1) {
+      throw Object.assign(new Error(`the conversation is ${ids.length} tokens, more than this engine's context of ${engine.context}; clear the chat or remove earlier turns`), { code: 'bad_request' });
+    }
     const sampling = req.sampling ?? { greedy: true };
     let result;
     try {
       result = await engine.generate([ids], {
-        maxNewTokens: req.maxNewTokens,
+        maxNewTokens: Math.min(req.maxNewTokens, room),
         sampling,
         seed: sampling.seed ?? 0,
         eosIds: [...new Set([...engine.config.eosTokenIds, ...tok.eosIds])],

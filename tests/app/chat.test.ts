@@ -122,4 +122,26 @@ describe('chat over rank processes (synth-llama-tiny)', () => {
     expect(r.finish_reason).toBe('stop');
     expect(r.text).toBe(free.text.slice(0, free.text.indexOf(stopAt)));
   });
+  it('a conversation near the end of the context answers in the room left (length); one past it is refused and the engine serves on', async () => {
+    const { Engine } = await import('../../main/engine/engine');
+    const msgs = [{ role: 'user' as const, content: 'What is tensor parallelism?' }];
+    const P = chatPromptIds(msgs, (await Engine.prepareModel('synth-llama-tiny')).tokenizer).length;
+    const evs: LabEvent[] = [];
+    // an engine whose context leaves room for two new tokens after this prompt
+    const small = createChat((e) => evs.push(e), { startEngine: async (o) => (await Engine.start({ ...o, threadsPerRank: 1, maxSeq: P + 1 })) as ChatEngine });
+    try {
+      const r = await small.chat({ requestId: 'c1', model: 'synth-llama-tiny', parallel: 'single', messages: msgs, maxNewTokens: 50, sampling: { greedy: true } });
+      expect(r.prompt_ids).toHaveLength(P);
+      expect(r.token_ids).toHaveLength(2);
+      expect(r.finish_reason).toBe('length');
+      const longer = [...msgs, { role: 'assistant' as const, content: r.text }, { role: 'user' as const, content: 'And pipeline parallelism?' }];
+      await expect(small.chat({ requestId: 'c2', model: 'synth-llama-tiny', parallel: 'single', messages: longer, maxNewTokens: 5 })).rejects.toThrow(
+        new RegExp(`^the conversation is \\d+ tokens, more than this engine's context of ${P + 1}; clear the chat`),
+      );
+      const again = await small.chat({ requestId: 'c3', model: 'synth-llama-tiny', parallel: 'single', messages: msgs, maxNewTokens: 50, sampling: { greedy: true } });
+      expect(again.token_ids).toEqual(r.token_ids);
+    } finally {
+      await small.close();
+    }
+  });
 });

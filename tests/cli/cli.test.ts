@@ -113,6 +113,13 @@ describe('bad input → one clear line, non-zero exit', () => {
     ));
   it('missing tokenizer', async () => expectOneLineError(await gen(brokenCopy('notok', (d) => unlinkSync(path.join(d, 'tokenizer.json')))), /tokenizer/));
   it('out-of-range token id', async () => expectOneLineError(await lab(['generate', '--model', 'synth-llama-tiny', '--prompt-ids', '1,99999', '--max-new-tokens', '2'], env()), /token id 99999 is out of range/));
+  it('prompt + new tokens longer than the context', async () =>
+    expectOneLineError(await lab(['generate', '--model', 'synth-llama-tiny', '--prompt-ids', '1,2,3', '--max-new-tokens', '5000'], env()), /needs 5002 positions, but this engine holds 4096 .*use at most 4094 new tokens/));
+  it('a bench workload longer than the context, before any rank starts', async () =>
+    expectOneLineError(
+      await lab(['bench', '--model', 'synth-llama-tiny', '--parallel', 'tp=2', '--workload', 'prefill', '--prompt-len', '4097', '--out', path.join(os.tmpdir(), 'paralab-never-written')], env()),
+      /synth-llama-tiny: prompts of 4097 tokens with 1 output tokens need 4097 positions, but the model has 4096/,
+    ));
   it('impossible parallel spec', async () => expectOneLineError(await gen('synth-llama-tiny', ['--parallel', 'tp=3']), /tp=3 does not divide 8 attention heads/));
   it('unknown option', async () => expectOneLineError(await gen('synth-llama-tiny', ['--bogus']), /bogus/));
 });

@@ -77,7 +77,7 @@ describe('single rank process', () => {
     const [pid] = engine.cluster.pids();
     const t0 = Date.now();
     const run = engine.generate([[1, 2, 3]], {
-      maxNewTokens: 10_000,
+      maxNewTokens: 4000, // the context holds 4096; a rank dies long before the end
       ignoreEos: true,
       onToken: (_s, _t) => {
         if (Date.now() - t0 > 100) process.kill(pid, 'SIGKILL');
@@ -100,6 +100,26 @@ describe('single rank process', () => {
       await expect(engine.generate([[1, 512]], { maxNewTokens: 2 })).rejects.toThrow(/token id 512 is out of range .* 512/);
       const { outputs } = await engine.generate([[1, 2]], { maxNewTokens: 2, ignoreEos: true });
       expect(outputs[0].tokens).toHaveLength(2);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('a prompt and output longer than the context are refused before reaching a rank; exactly full is fine', async () => {
+    await expect(Engine.start({ model: 'synth-llama-tiny', parallel: 'single', maxSeq: 1_000_000 })).rejects.toMatchObject({
+      code: 'context-too-long',
+      message: expect.stringMatching(/needs a context of 1000000 positions, but the model has \d+ \(max_position_embeddings\)/),
+    });
+    const engine = await Engine.start({ model: 'synth-llama-tiny', parallel: 'single', threadsPerRank: 1, maxSeq: 12 });
+    try {
+      const prompt = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+      await expect(engine.generate([prompt], { maxNewTokens: 4 })).rejects.toMatchObject({
+        code: 'context-too-long',
+        message: 'a prompt of 10 tokens with 4 new tokens needs 13 positions, but this engine holds 12 (start it with a larger maxSeq, up to the model\'s 4096); use at most 3 new tokens or a shorter prompt',
+      });
+      // prompt + 3 new tokens: positions 0..11, the last token is not fed back
+      const { outputs } = await engine.generate([prompt], { maxNewTokens: 3, ignoreEos: true });
+      expect(outputs[0].tokens).toHaveLength(3);
     } finally {
       await engine.close();
     }

@@ -33,6 +33,8 @@ export type ModelErrorCode =
   | 'unknown-preset'
   /** a token id outside the vocabulary was asked for */
   | 'token-out-of-range'
+  /** a prompt plus its new tokens do not fit the context (max_position_embeddings, or the engine's maxSeq) */
+  | 'context-too-long'
   /** a file could not be read or written for a reason outside the format (permissions, disk full) */
   | 'io';
 
