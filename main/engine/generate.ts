@@ -12,6 +12,8 @@ import type { TextTokenizer } from './model/tokenizer';
 export interface GenerateRunOptions {
   onEvent?: (e: LabEvent) => void;
   requestId?: string;
+  /** aborting ends the run after the current step, with finish_reason 'stop' */
+  signal?: AbortSignal;
 }
 
 /** The prompt as token ids: exact ids, or text through the chat template (unless raw) and the tokenizer. */
@@ -51,6 +53,10 @@ export async function generate(req: GenerateRequest, o: GenerateRunOptions = {})
         const piece = stream.push(tokenId);
         text += piece;
         o.onEvent?.({ kind: 'token', requestId: o.requestId ?? '', tokenId, text: piece });
+        if (o.signal?.aborted) {
+          stopped = true;
+          return 'stop';
+        }
         const verdict = stop.check(tokenId, text);
         if (verdict?.reason === 'stop') {
           text = verdict.text;

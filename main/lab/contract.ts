@@ -53,6 +53,8 @@ export interface SamplingParams {
 }
 
 export interface GenerateRequest {
+  /** chosen by the caller to match token events and to cancel() the run; a random one when absent */
+  requestId?: string;
   model: string;
   parallel: string;
   device?: 'cpu' | 'webgpu' | 'cuda';

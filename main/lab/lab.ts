@@ -20,7 +20,7 @@ import { createRunsApi } from './runs';
 
 export interface LabDeps {
   listModels?: (req: ListModelsRequest) => Promise<ModelSummary[]>;
-  generate?: (req: GenerateRequest, o: { onEvent?: (e: LabEvent) => void; requestId?: string }) => Promise<GenerateResult>;
+  generate?: (req: GenerateRequest, o: { onEvent?: (e: LabEvent) => void; requestId?: string; signal?: AbortSignal }) => Promise<GenerateResult>;
   /** execution providers usable here; defaults to asking onnxruntime-node */
   devices?: () => Promise<string[]>;
   /** app version (Electron: app.getVersion()); defaults to npm's package version */
@@ -43,6 +43,9 @@ export function createLab(deps: LabDeps = {}): LabApi {
     }
   };
   let devices: Promise<string[]> | null = null;
+  /** requestId → the abort of a running generate (cancel() takes either kind of request id) */
+  const generating = new Map<string, AbortController>();
+  const chat = chatMethods(emit);
 
   return {
     async info(): Promise<LabInfo> {
@@ -58,14 +61,30 @@ export function createLab(deps: LabDeps = {}): LabApi {
     },
     listModels: (req) => (deps.listModels ?? catalogListModels)({ paths: req?.paths }),
     async generate(req) {
-      // the engine (rank processes, onnxruntime) loads on first use, not when the app starts
-      const run = deps.generate ?? (await import('../engine/generate')).generate;
-      return run(req, { onEvent: emit, requestId: randomUUID() });
+      if (req?.requestId !== undefined && (typeof req.requestId !== 'string' || !req.requestId)) {
+        throw Object.assign(new Error('requestId must be a non-empty string (or left out)'), { code: 'bad_request' });
+      }
+      const requestId = req.requestId ?? randomUUID();
+      if (generating.has(requestId)) throw Object.assign(new Error(`a generate with requestId '${requestId}' is already running; use a unique id`), { code: 'bad_request' });
+      const controller = new AbortController();
+      generating.set(requestId, controller);
+      try {
+        // the engine (rank processes, onnxruntime) loads on first use, not when the app starts
+        const run = deps.generate ?? (await import('../engine/generate')).generate;
+        return await run(req, { onEvent: emit, requestId, signal: controller.signal });
+      } finally {
+        generating.delete(requestId);
+      }
     },
     // Filled in by main/lab/runs.ts (benchmarks, run records, reports, claims)
     // and main/lab/chat.ts (warm engines for the chat window).
     ...createRunsApi({ emit, runsDir: deps.runsDir, printPdf: deps.printPdf }),
-    ...chatMethods(emit),
+    chat: chat.chat,
+    async cancel(requestId) {
+      const g = generating.get(requestId);
+      if (g) g.abort();
+      else await chat.cancel(requestId);
+    },
     onEvent(listener) {
       listeners.add(listener);
       return () => void listeners.delete(listener);
