@@ -53,7 +53,7 @@ describe('createLab', () => {
     const signals = new Map<string, AbortSignal>();
     const release = new Map<string, () => void>();
     const lab = createLab({
-      generate: async (req, o) => {
+      generate: async (_req, o) => {
         signals.set(o.requestId!, o.signal!);
         o.onEvent?.({ kind: 'token', requestId: o.requestId!, tokenId: 1, text: 'a' });
         await new Promise<void>((r) => release.set(o.requestId!, r));
