@@ -19,6 +19,7 @@ import { PRESET_IDS, isPresetId, presetSpec } from './presets';
 import { ensurePreset, isPresetComplete, presetDir, type ProgressFn } from './synth';
 import { paramCount, type ModelConfig } from './types';
 import { WeightStore, expectedTensors, validateWeights } from './weights';
+import { importLlama2c, isLlama2cPath, readLlama2cHeader } from './llama2c';
 
 /** What a user should know before picking a spec for an OLMoE-style model (its q/k RMSNorm spans the whole projection). */
 export const QK_PROJECTION_NOTE = 'q/k norm over the whole projection: tensor parallelism is refused (dp, pp, sp and ep run)';
@@ -106,6 +107,7 @@ function subfolders(dir: string): string[] {
 /** The model folders a user-given path stands for; a path with none is listed with the reason. */
 function scanPath(p: string): ModelSummary[] {
   const dir = path.resolve(expandHome(p));
+  if (isLlama2cPath(dir)) return [llama2cSummary(dir)];
   const st = fs.statSync(dir, { throwIfNoEntry: false });
   if (!st?.isDirectory()) return [brokenSummary(dir, path.basename(dir), 'folder', null, `${dir}: folder not found`)];
   if (isModelFolder(dir)) return [summarizeFolder(dir, 'folder')];
@@ -114,6 +116,19 @@ function scanPath(p: string): ModelSummary[] {
     return [brokenSummary(dir, path.basename(dir), 'folder', dir, `${dir}: no model folders here (a model folder has config.json)`)];
   }
   return models.map((m) => summarizeFolder(m, 'folder'));
+}
+
+export const LLAMA2C_NOTE = 'llama2.c checkpoint, imported to the cache on first run; it has no tokenizer: prompt with token ids (text shows only byte pieces, other pieces as ⟨id⟩)';
+
+/** A llama2.c checkpoint, summarized from its header (the import happens when it first runs). */
+function llama2cSummary(file: string): ModelSummary {
+  try {
+    const { config, bytes } = readLlama2cHeader(file);
+    const s = summary(file, path.basename(file), 'folder', file, config, bytes);
+    return { ...s, note: [s.note, LLAMA2C_NOTE].filter(Boolean).join('; ') };
+  } catch (e) {
+    return brokenSummary(file, path.basename(file), 'folder', file, errorText(e));
+  }
 }
 
 /** `models--org--name` → its snapshot for refs/main, else the newest snapshot. */
@@ -201,12 +216,16 @@ export async function resolveModel(idOrPath: string, opts: ResolveOptions = {}):
     return { id: idOrPath, dir, config: loadModelConfig(dir), source: 'preset' };
   }
   const asPath = path.resolve(expandHome(idOrPath));
+  if (isLlama2cPath(asPath)) {
+    const dir = await importLlama2c(asPath, { cacheDir: opts.cacheDir ?? paralabCacheDir(env) });
+    return { id: asPath, dir, config: loadModelConfig(dir), source: 'folder' };
+  }
   if (fs.existsSync(asPath)) return { id: asPath, dir: asPath, config: loadModelConfig(asPath), source: 'folder' };
   const cached = hfCacheFolder(idOrPath, env);
   if (cached) return { id: cached, dir: cached, config: loadModelConfig(cached), source: 'hf-cache' };
   const looksLikePath = /[\\/]/.test(idOrPath) || idOrPath.startsWith('.') || idOrPath.startsWith('~');
   if (looksLikePath) {
-    throw new ModelError('config-missing', `${asPath}: folder not found (and '${idOrPath}' is not a downloaded Hugging Face repo in ${hfHubDir(env)}); pass an existing model folder or a preset id (${PRESET_IDS.join(', ')})`);
+    throw new ModelError('config-missing', `${asPath}: folder not found (and '${idOrPath}' is not a downloaded Hugging Face repo in ${hfHubDir(env)}); pass an existing model folder, a llama2.c checkpoint (.bin) or a preset id (${PRESET_IDS.join(', ')})`);
   }
-  throw new ModelError('unknown-preset', `unknown model '${idOrPath}': the presets are ${PRESET_IDS.join(', ')}; a path to a Hugging Face model folder is also accepted`);
+  throw new ModelError('unknown-preset', `unknown model '${idOrPath}': the presets are ${PRESET_IDS.join(', ')}; a path to a Hugging Face model folder or a llama2.c checkpoint (.bin) is also accepted`);
 }
