@@ -299,7 +299,6 @@ export class Engine {
     return { outputs, timeline };
   }
 
-  /** One replica's step loop over its share of the sequences. */
   /**
    * Refuse, before any rank works, a prompt that cannot be generated to its end
    * in this engine's context (otherwise a rank fails mid-generation).
@@ -317,6 +316,7 @@ export class Engine {
     }
   }
 
+  /** One replica's step loop over its share of the sequences. */
   private async generateOn(rep: { ranks: number[]; sampler: number }, seqs: number[], prompts: number[][], o: GenerateOptions, t0: number) {
     const B = seqs.length;
     const eos = new Set(o.ignoreEos ? [] : (o.eosIds ?? this.config.eosTokenIds));
