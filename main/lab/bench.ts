@@ -198,8 +198,16 @@ async function runOne(o: BenchOptions, v: Variant, reference: Reference | null, 
     const work = workloadPrompts(o.batch, o.promptLen, c.vocabSize, o.seed);
     progress({ message: 'warm-up' });
     // Warm-up: first runs pay for allocator growth and weight pre-packing.
+    // Twice: onnxruntime's memory patterns record a new input shape on its
+    // first run and allocate the planned block on the second, so the second
+    // run of a shape still page-faults (measured: tp=2 prefill of 2048 tokens
+    // on synth-llama-small, ~125k minor faults per rank, 4.5 s against 2.9 s
+    // from the third run on). One warm-up left the first measured rep of every
+    // multi-rank spec ~40 % slow.
     // (one decode step too, unless the workload has none: then a prompt may fill the whole context)
-    await engine.generate(o.workload === 'serving' ? [work[0] ?? workloadPrompts(1, o.promptLen, c.vocabSize, o.seed)[0]] : work, { maxNewTokens: Math.min(2, o.outputLen), ignoreEos: true });
+    for (let i = 0; i < 2; i++) {
+      await engine.generate(o.workload === 'serving' ? [work[0] ?? workloadPrompts(1, o.promptLen, c.vocabSize, o.seed)[0]] : work, { maxNewTokens: Math.min(2, o.outputLen), ignoreEos: true });
+    }
     if (o.signal?.aborted) throw new BenchCancelled();
     const tracing = typeof extras.drainSpans === 'function';
     if (tracing) {
