@@ -113,6 +113,13 @@ describe('bad input → one clear line, non-zero exit', () => {
     ));
   it('missing tokenizer', async () => expectOneLineError(await gen(brokenCopy('notok', (d) => unlinkSync(path.join(d, 'tokenizer.json')))), /tokenizer/));
   it('out-of-range token id', async () => expectOneLineError(await lab(['generate', '--model', 'synth-llama-tiny', '--prompt-ids', '1,99999', '--max-new-tokens', '2'], env()), /token id 99999 is out of range/));
+  it('`<command> --help` prints that command’s usage and exits 0', async () => {
+    const r = await lab(['bench', '--help'], env());
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^usage: npm run --silent lab -- bench \[options\]\n\n  bench +--model M --parallel "SPEC;SPEC" --workload prefill\|decode\|serving/);
+    expect(r.stdout).toContain('--slo-ttft MS');
+    expect(r.stdout).not.toContain('commbench');
+  });
   it('prompt + new tokens longer than the context', async () =>
     expectOneLineError(await lab(['generate', '--model', 'synth-llama-tiny', '--prompt-ids', '1,2,3', '--max-new-tokens', '5000'], env()), /needs 5002 positions, but this engine holds 4096 .*use at most 4094 new tokens/));
   it('a bench workload longer than the context, before any rank starts', async () =>
