@@ -14,6 +14,30 @@ import type { EngineOptions } from './engine';
 import type { DeviceKind } from './runtime/ort';
 import { assertProviderInstalled } from './runtime/devices';
 
+/** Greedy tokens with the logits of each step. */
+export interface GreedyOutput {
+  tokens: number[];
+  logits: Float32Array[];
+}
+
+/** What the correctness contract compares: tokens identical, max |Δlogit| up to the first mismatch. */
+export function compareOutputs(ref: GreedyOutput, test: GreedyOutput): { tokens_equal: boolean; first_mismatch: number | null; max_abs_logit_diff: number } {
+  let first: number | null = null;
+  let maxDiff = 0;
+  const n = Math.min(ref.tokens.length, test.tokens.length);
+  for (let i = 0; i < n; i++) {
+    const a = ref.logits[i];
+    const b = test.logits[i];
+    if (a && b) for (let j = 0; j < a.length; j++) maxDiff = Math.max(maxDiff, Math.abs(a[j] - b[j]));
+    if (ref.tokens[i] !== test.tokens[i]) {
+      first = i;
+      break;
+    }
+  }
+  if (first === null && ref.tokens.length !== test.tokens.length) first = n;
+  return { tokens_equal: first === null, first_mismatch: first, max_abs_logit_diff: maxDiff };
+}
+
 export const TOLERANCE: Record<string, number> = { float32: 1e-3, float16: 1e-2, bfloat16: 1e-2 };
 
 /**
@@ -60,30 +84,18 @@ export async function verify(o: EngineOptions & { promptIds: number[]; maxNewTok
   };
   const ref = await run('single', true);
   const test = await run(o.parallel, false);
-  let first: number | null = null;
-  let maxDiff = 0;
-  const n = Math.min(ref.out.tokens.length, test.out.tokens.length);
-  for (let i = 0; i < n; i++) {
-    const a = ref.out.logits[i];
-    const b = test.out.logits[i];
-    for (let j = 0; j < a.length; j++) maxDiff = Math.max(maxDiff, Math.abs(a[j] - b[j]));
-    if (ref.out.tokens[i] !== test.out.tokens[i]) {
-      first = i;
-      break;
-    }
-  }
-  if (first === null && ref.out.tokens.length !== test.out.tokens.length) first = n;
+  const { tokens_equal, first_mismatch, max_abs_logit_diff } = compareOutputs(ref.out, test.out);
   const tolerance = toleranceFor(ref.dtype, device);
   return {
     spec: o.parallel,
     reference: 'single',
     device,
     reference_device: 'cpu',
-    tokens_equal: first === null,
-    first_mismatch: first,
-    max_abs_logit_diff: maxDiff,
+    tokens_equal,
+    first_mismatch,
+    max_abs_logit_diff,
     tolerance,
-    passed: first === null && maxDiff <= tolerance,
+    passed: tokens_equal && max_abs_logit_diff <= tolerance,
     reference_tokens: ref.out.tokens,
     tokens: test.out.tokens,
     prompt_ids: o.promptIds,

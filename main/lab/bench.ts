@@ -27,7 +27,7 @@ import { resolveModel } from '../engine/model/catalog';
 import { ModelError } from '../engine/model/errors';
 import type { ModelConfig } from '../engine/model/types';
 import { formatSpec, parseSpec } from '../engine/parallel/spec';
-import { TOLERANCE } from '../engine/verify';
+import { TOLERANCE, compareOutputs, type GreedyOutput } from '../engine/verify';
 import type { DeviceKindName, RunRecord, WorkloadKind } from './contract';
 import { servingMetrics, type RequestTimeline, type PrefillSpan, type ServingMetrics, type Slo } from './metrics';
 import { commRows, hostFacts, rankTime, rewriteRecord, runId, runtimeVersions, writeRunFolder, type LedgerOp } from './record';
@@ -98,28 +98,8 @@ interface Variant {
   cut?: RankInit['cut'];
 }
 
-interface Reference {
-  tokens: number[];
-  logits: Float32Array[];
-}
+type Reference = GreedyOutput;
 
-/** What the correctness contract compares: tokens identical, max |Δlogit| up to the first mismatch. */
-export function compareOutputs(ref: Reference, test: Reference): { tokens_equal: boolean; first_mismatch: number | null; max_abs_logit_diff: number } {
-  let first: number | null = null;
-  let maxDiff = 0;
-  const n = Math.min(ref.tokens.length, test.tokens.length);
-  for (let i = 0; i < n; i++) {
-    const a = ref.logits[i];
-    const b = test.logits[i];
-    if (a && b) for (let j = 0; j < a.length; j++) maxDiff = Math.max(maxDiff, Math.abs(a[j] - b[j]));
-    if (ref.tokens[i] !== test.tokens[i]) {
-      first = i;
-      break;
-    }
-  }
-  if (first === null && ref.tokens.length !== test.tokens.length) first = n;
-  return { tokens_equal: first === null, first_mismatch: first, max_abs_logit_diff: maxDiff };
-}
 
 export class BenchCancelled extends Error {
   constructor() {

@@ -17,6 +17,7 @@ import { interleavedToHalves } from '../../main/engine/model/llama2c';
 import { TOLERANCE } from '../../main/engine/verify';
 import { readRunC, runCGreedy } from '../support/llama2c-reference';
 import { useTempCache } from '../support/model-cache';
+import { maxLogitDiff } from '../support/expect-engine';
 
 const BIN = path.resolve(__dirname, '../../../shared/models/stories260K/stories260K.bin');
 const present = fs.existsSync(BIN);
@@ -57,7 +58,7 @@ describe.skipIf(!present)(`stories260K (llama2.c, real trained weights)${present
         const want = runCGreedy(oracle, prompt, 24);
         const { outputs } = await e.generate([prompt], { maxNewTokens: 24, wantLogits: true, ignoreEos: true });
         expect(outputs[0].tokens).toEqual(want.tokens);
-        expect(maxDiff(outputs[0].logits, want.logits)).toBeLessThan(1e-4);
+        expect(maxLogitDiff(outputs[0].logits, want.logits)).toBeLessThan(1e-4);
       }
     } finally {
       await e.close();
@@ -74,7 +75,7 @@ describe.skipIf(!present)(`stories260K (llama2.c, real trained weights)${present
         const { outputs } = await e.generate([prompt, prompt], { maxNewTokens: 12, wantLogits: true, ignoreEos: true });
         for (const out of outputs) {
           expect(out.tokens, spec).toEqual(want.tokens);
-          expect(maxDiff(out.logits, want.logits), spec).toBeLessThan(TOLERANCE.float32);
+          expect(maxLogitDiff(out.logits, want.logits), spec).toBeLessThan(TOLERANCE.float32);
         }
       } finally {
         await e.close();
@@ -108,9 +109,3 @@ describe('broken llama2.c checkpoints are refused naming the file', () => {
   });
 });
 
-function maxDiff(got: Float32Array[], want: Float32Array[]): number {
-  expect(got).toHaveLength(want.length);
-  let m = 0;
-  got.forEach((g, s) => g.forEach((v, i) => (m = Math.max(m, Math.abs(v - want[s][i])))));
-  return m;
-}

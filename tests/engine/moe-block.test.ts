@@ -21,6 +21,7 @@ import { balancedness, emptyLoad, addLoad, expertRange, loadMoePiece, lockstepRe
 import { buildMesh } from '../../main/engine/parallel/mesh';
 import { parseSpec } from '../../main/engine/parallel/spec';
 import { memoryReader, randomWeights } from '../support/random-weights';
+import { maxLogitDiff } from '../support/expect-engine';
 
 const base: ModelConfig = {
   family: 'mixtral',
@@ -92,11 +93,6 @@ async function runGraph(config: ModelConfig, weights: ReturnType<typeof randomWe
   return { tokens, logits, loads, blocks: items.filter((i) => 'kind' in i && i.kind === 'block').length };
 }
 
-function maxDiff(a: Float32Array[], b: Float32Array[]): number {
-  let m = 0;
-  a.forEach((x, i) => x.forEach((v, j) => (m = Math.max(m, Math.abs(v - b[i][j])))));
-  return m;
-}
 
 describe('MoE block agrees with the TypeScript reference', () => {
   for (const [name, over] of cases) {
@@ -109,7 +105,7 @@ describe('MoE block agrees with the TypeScript reference', () => {
       const got = await runGraph(config, weights, prompt, 6);
       expect(got.blocks).toBe(config.layers);
       expect(got.tokens).toEqual(want.tokens);
-      expect(maxDiff(got.logits, want.logits)).toBeLessThanOrEqual(1e-4);
+      expect(maxLogitDiff(got.logits, want.logits)).toBeLessThanOrEqual(1e-4);
       expect(new Set(want.tokens).size).toBeGreaterThan(1);
       // expert load: every token of every step is routed to top-k experts in each layer
       got.loads.forEach((routed, step) => {

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { verify } from '../../main/engine/verify';
 import { Engine } from '../../main/engine/engine';
 import { useTempCache } from '../support/model-cache';
+import { expectLedgersMatchClosedForm } from '../support/expect-engine';
 
 useTempCache('sp');
 
@@ -89,16 +90,7 @@ describe('comm ledger', () => {
         await e.ledgers(true);
         await e.generate([prompt37, prompt37.map((t) => t + 1)], { maxNewTokens: 4, ignoreEos: true });
         const measured = await e.ledgers();
-        for (let rank = 0; rank < e.spec.world; rank++) {
-          const want = e.expectedComm[rank];
-          const ops = Object.keys(want) as (keyof typeof want)[];
-          expect(ops.length, `rank ${rank} expects traffic`).toBeGreaterThan(0);
-          for (const op of new Set([...ops, ...(Object.keys(measured[rank] ?? {}) as (keyof typeof want)[])])) {
-            expect(measured[rank]?.[op]?.count, `rank ${rank} ${op} count`).toBe(want[op]?.count);
-            expect(measured[rank]?.[op]?.bytesSent, `rank ${rank} ${op} bytes sent`).toBe(want[op]?.bytesSent);
-            expect(measured[rank]?.[op]?.bytesRecv, `rank ${rank} ${op} bytes received`).toBe(want[op]?.bytesRecv);
-          }
-        }
+        expectLedgersMatchClosedForm(e, measured);
       } finally {
         await e.close();
       }

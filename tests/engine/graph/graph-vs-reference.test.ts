@@ -13,6 +13,7 @@ import { ropeCosSin } from '../../../main/engine/model/rope';
 import { ReferenceModel, referenceGreedy } from '../../../main/engine/reference/forward';
 import type { ModelConfig } from '../../../main/engine/model/types';
 import { memoryReader, randomWeights } from '../../support/random-weights';
+import { maxLogitDiff } from '../../support/expect-engine';
 
 const base: ModelConfig = {
   family: 'llama',
@@ -70,11 +71,6 @@ async function runGraph(config: ModelConfig, weights: ReturnType<typeof randomWe
   return { tokens, logits, segments: segments.length };
 }
 
-function maxDiff(a: Float32Array[], b: Float32Array[]): number {
-  let m = 0;
-  a.forEach((x, i) => x.forEach((v, j) => (m = Math.max(m, Math.abs(v - b[i][j])))));
-  return m;
-}
 
 describe('ONNX segments agree with the TypeScript reference', () => {
   for (const [name, over] of cases) {
@@ -90,8 +86,8 @@ describe('ONNX segments agree with the TypeScript reference', () => {
       expect(mono.segments).toBe(1);
       expect(seg.tokens).toEqual(want.tokens);
       expect(mono.tokens).toEqual(want.tokens);
-      expect(maxDiff(seg.logits, want.logits)).toBeLessThanOrEqual(1e-4);
-      expect(maxDiff(mono.logits, want.logits)).toBeLessThanOrEqual(1e-4);
+      expect(maxLogitDiff(seg.logits, want.logits)).toBeLessThanOrEqual(1e-4);
+      expect(maxLogitDiff(mono.logits, want.logits)).toBeLessThanOrEqual(1e-4);
       // The logits must actually vary, or equality would prove nothing.
       expect(new Set(want.tokens).size).toBeGreaterThan(1);
     });

@@ -1,0 +1,29 @@
+/** Assertions the engine tests share: logits against a reference, and the comm ledger against the closed form. */
+import { expect } from 'vitest';
+import type { Engine } from '../../main/engine/engine';
+
+/** Largest |a − b| over every step's logits (the steps must line up). */
+export function maxLogitDiff(a: Float32Array[], b: Float32Array[]): number {
+  expect(a).toHaveLength(b.length);
+  let m = 0;
+  a.forEach((x, i) => x.forEach((v, j) => (m = Math.max(m, Math.abs(v - b[i][j])))));
+  return m;
+}
+
+/**
+ * Every rank's measured collectives equal the closed form op by op (count,
+ * bytes sent, bytes received), and every rank expects some traffic: nothing
+ * measured lacks a closed form, nothing closed-form goes unmeasured.
+ */
+export function expectLedgersMatchClosedForm(e: Engine, measured: Awaited<ReturnType<Engine['ledgers']>>): void {
+  for (let rank = 0; rank < e.spec.world; rank++) {
+    const want = e.expectedComm[rank];
+    const ops = Object.keys(want) as (keyof typeof want)[];
+    expect(ops.length, `rank ${rank} expects traffic`).toBeGreaterThan(0);
+    for (const op of new Set([...ops, ...(Object.keys(measured[rank] ?? {}) as (keyof typeof want)[])])) {
+      expect(measured[rank]?.[op]?.count, `rank ${rank} ${op} count`).toBe(want[op]?.count);
+      expect(measured[rank]?.[op]?.bytesSent, `rank ${rank} ${op} bytes sent`).toBe(want[op]?.bytesSent);
+      expect(measured[rank]?.[op]?.bytesRecv, `rank ${rank} ${op} bytes received`).toBe(want[op]?.bytesRecv);
+    }
+  }
+}
