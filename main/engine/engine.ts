@@ -40,6 +40,13 @@ export const SUPPORTED_AXES = ['dp', 'pp', 'tp', 'sp', 'ep'] as const;
 /** sp_impl values this build executes. */
 export const SUPPORTED_SP_IMPL = ['ulysses', 'ring', 'usp', 'megatron'] as const;
 
+/**
+ * Context an engine is built for unless told otherwise (capped by the model's):
+ * every attention segment carries RoPE tables of this many rows, so a 32k
+ * default would cost hundreds of MB per rank for prompts that are rarely that long.
+ */
+export const DEFAULT_CONTEXT = 4096;
+
 export interface EngineOptions {
   model: string;
   parallel: string;
@@ -198,7 +205,7 @@ export class Engine {
     const spec = parseSpec(o.parallel);
     o.onProgress?.(`resolving model ${o.model}`);
     const { id, dir, config, tokenizer } = await Engine.prepareModel(o.model, o.onProgress);
-    const context = o.maxSeq ?? Math.min(config.maxPositions, 4096);
+    const context = o.maxSeq ?? Math.min(config.maxPositions, DEFAULT_CONTEXT);
     if (!Number.isInteger(context) || context < 1) throw new Error(`maxSeq must be a positive integer, got ${o.maxSeq}`);
     if (context > config.maxPositions) {
       throw new ModelError('context-too-long', `${id}: this run needs a context of ${context} positions, but the model has ${config.maxPositions} (max_position_embeddings); use a shorter prompt or fewer new tokens`);
@@ -306,14 +313,18 @@ export class Engine {
   checkFits(promptLen: number, maxNewTokens: number): void {
     if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new Error(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
     const need = promptLen + maxNewTokens - 1;
-    if (need > this.context) {
-      throw new ModelError(
-        'context-too-long',
-        `a prompt of ${promptLen} tokens with ${maxNewTokens} new tokens needs ${need} positions, but this engine holds ${this.context}` +
-          (this.context < this.config.maxPositions ? ` (start it with a larger maxSeq, up to the model's ${this.config.maxPositions})` : ` (the model's max_position_embeddings)`) +
-          `; use at most ${Math.max(0, this.context - promptLen + 1)} new tokens or a shorter prompt`,
-      );
-    }
+    if (need <= this.context) return;
+    const where =
+      this.context < this.config.maxPositions
+        ? `this engine was started for ${this.context} positions (the model allows ${this.config.maxPositions})`
+        : `the model's context is ${this.context} positions (max_position_embeddings)`;
+    const left = this.context - promptLen + 1;
+    throw new ModelError(
+      'context-too-long',
+      left < 1
+        ? `a prompt of ${promptLen} tokens does not fit: ${where}; shorten the prompt`
+        : `a prompt of ${promptLen} tokens with ${maxNewTokens} new tokens needs ${need} positions, but ${where}; use at most ${left} new tokens or a shorter prompt`,
+    );
   }
 
   /** One replica's step loop over its share of the sequences. */

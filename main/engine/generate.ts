@@ -3,7 +3,7 @@
  * prompt into ids (tokenizer + chat template unless raw or ids given), stream
  * tokens, stop on EOS / stop strings / length, and report vLLM-named metrics.
  */
-import { Engine } from './engine';
+import { DEFAULT_CONTEXT, Engine } from './engine';
 import { rankSummaries } from './summary';
 import { StopChecker } from './sample/stop';
 import type { GenerateRequest, GenerateResult, LabEvent } from '../lab/contract';
@@ -29,22 +29,29 @@ export function promptIds(req: Pick<GenerateRequest, 'prompt' | 'promptIds' | 'r
 
 export async function generate(req: GenerateRequest, o: GenerateRunOptions = {}): Promise<GenerateResult> {
   const progress = (message: string) => o.onEvent?.({ kind: 'progress', task: 'generate', done: 0, total: 0, message });
+  // The prompt's length first, so a long request gets an engine with room for it (up to the model's context).
+  const { config, tokenizer } = await Engine.prepareModel(req.model, progress);
+  const ids = promptIds(req, tokenizer);
+  const need = ids.length + req.maxNewTokens - 1;
   const engine = await Engine.start({
     model: req.model,
     parallel: req.parallel,
     device: req.device,
     devices: req.devices,
     threadsPerRank: req.threadsPerRank,
+    maxSeq: Number.isInteger(need) ? Math.min(config.maxPositions, Math.max(DEFAULT_CONTEXT, need)) : undefined,
     onProgress: progress,
   });
   try {
-    const ids = promptIds(req, engine.tokenizer);
     const stop = new StopChecker({ eosIds: [], stopStrings: req.stop ?? [], ignoreEos: true });
     const stream = engine.tokenizer.createStreamDecoder({ skipSpecial: true });
     let text = '';
     let stopped = false;
     const sampling = req.sampling ?? { greedy: true };
-    const { outputs, timeline } = await engine.generate([ids], {
+    // cancelled while the engine loaded: no step runs
+    const { outputs, timeline } = o.signal?.aborted
+      ? { outputs: [{ tokens: [] as number[], finish: 'stop' as const, logits: [] }], timeline: { tokenMs: [], prefillMs: 0, totalMs: 0 } }
+      : await engine.generate([ids], {
       maxNewTokens: req.maxNewTokens,
       sampling,
       seed: sampling.seed ?? 0,

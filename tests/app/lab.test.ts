@@ -94,8 +94,8 @@ describe('createLab over real rank processes (synth-llama-tiny)', () => {
     });
     const r = await lab.generate({ requestId: 'g1', model: 'synth-llama-tiny', parallel: 'tp=2', promptIds: [1, 2, 3], maxNewTokens: 500, ignoreEos: true, threadsPerRank: 1 });
     expect(r.finish_reason).toBe('stop');
+    // the abort is seen on the token that asked for it
+    expect(seen).toHaveLength(3);
     expect(r.token_ids).toEqual(seen);
-    expect(r.token_ids.length).toBeGreaterThanOrEqual(3);
-    expect(r.token_ids.length).toBeLessThan(500);
   }, 60_000);
 });

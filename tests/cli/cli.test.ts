@@ -121,11 +121,11 @@ describe('bad input → one clear line, non-zero exit', () => {
     expect(r.stdout).not.toContain('commbench');
   });
   it('prompt + new tokens longer than the context', async () =>
-    expectOneLineError(await lab(['generate', '--model', 'synth-llama-tiny', '--prompt-ids', '1,2,3', '--max-new-tokens', '5000'], env()), /needs 5002 positions, but this engine holds 4096 .*use at most 4094 new tokens/));
-  it('a bench workload longer than the context, before any rank starts', async () =>
+    expectOneLineError(await lab(['generate', '--model', 'synth-llama-tiny', '--prompt-ids', '1,2,3', '--max-new-tokens', '5000'], env()), /needs 5002 positions, but the model's context is 4096 positions \(max_position_embeddings\); use at most 4094 new tokens/));
+  it('a bench workload longer than the context, refused before any rank starts', async () =>
     expectOneLineError(
       await lab(['bench', '--model', 'synth-llama-tiny', '--parallel', 'tp=2', '--workload', 'prefill', '--prompt-len', '4097', '--out', path.join(os.tmpdir(), 'paralab-never-written')], env()),
-      /synth-llama-tiny: prompts of 4097 tokens with 1 output tokens need 4097 positions, but the model has 4096/,
+      /synth-llama-tiny: this run needs a context of 4097 positions, but the model has 4096 \(max_position_embeddings\)/,
     ));
   it('impossible parallel spec', async () => expectOneLineError(await gen('synth-llama-tiny', ['--parallel', 'tp=3']), /tp=3 does not divide 8 attention heads/));
   it('unknown option', async () => expectOneLineError(await gen('synth-llama-tiny', ['--bogus']), /bogus/));

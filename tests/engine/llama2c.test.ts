@@ -20,13 +20,57 @@ import { useTempCache } from '../support/model-cache';
 import { maxLogitDiff } from '../support/expect-engine';
 
 const BIN = path.resolve(__dirname, '../../../shared/models/stories260K/stories260K.bin');
-const present = fs.existsSync(BIN);
+// (a Git LFS pointer in place of the file counts as absent)
+const present = (fs.statSync(BIN, { throwIfNoEntry: false })?.size ?? 0) > 100_000;
 const cache = useTempCache('llama2c');
 
-it('interleaved pairs → rotate-half rows, per head', () => {
-  // 2 heads of 4 rows, 1 column: rows (a0 a1 b0 b1) per head → (a0 b0 a1 b1)
-  const w = Float32Array.from([0, 1, 2, 3, 10, 11, 12, 13]);
-  expect(Array.from(interleavedToHalves(w, 2, 4, 1))).toEqual([0, 2, 1, 3, 10, 12, 11, 13]);
+it('interleaved pairs → rotate-half rows, per head, whole rows moved', () => {
+  // 2 heads of 8 rows, 2 columns; row r holds (r, r + 0.5). Pairs (0,1)(2,3)(4,5)(6,7) → halves 0 2 4 6 | 1 3 5 7.
+  const w = Float32Array.from({ length: 16 * 2 }, (_, i) => Math.floor(i / 2) + (i % 2) / 2);
+  const rows = Array.from(interleavedToHalves(w, 2, 8, 2)).filter((_, i) => i % 2 === 0);
+  expect(rows).toEqual([0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15]);
+  expect(Array.from(interleavedToHalves(w, 2, 8, 2)).filter((_, i) => i % 2 === 1)).toEqual(rows.map((r) => r + 0.5));
+});
+
+/** A llama2.c legacy file with random weights: GQA, an untied classifier (negative vocab in the header). */
+function writeRandomCheckpoint(file: string, h: { dim: number; hidden: number; layers: number; heads: number; kvHeads: number; vocab: number; seqLen: number }): void {
+  const kv = (h.dim / h.heads) * h.kvHeads;
+  const { dim: D, hidden: F, layers: L, vocab: V } = h;
+  let seed = 12345;
+  const rnd = (n: number, scale: number, mean = 0) =>
+    Float32Array.from({ length: n }, () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return mean + scale * (seed / 2 ** 31 - 0.5);
+    });
+  const parts = [
+    rnd(V * D, 1), rnd(L * D, 0.2, 1), rnd(L * D * D, 0.6), rnd(L * kv * D, 0.6), rnd(L * kv * D, 0.6), rnd(L * D * D, 0.6),
+    rnd(L * D, 0.2, 1), rnd(L * F * D, 0.6), rnd(L * D * F, 0.6), rnd(L * F * D, 0.6), rnd(D, 0.2, 1),
+    rnd(h.seqLen * (D / h.heads), 1), // the two legacy RoPE tables (ignored by both sides)
+    rnd(V * D, 0.6), // the untied classifier
+  ];
+  const header = Buffer.from(Int32Array.from([D, F, L, h.heads, h.kvHeads, -V, h.seqLen]).buffer);
+  fs.writeFileSync(file, Buffer.concat([header, ...parts.map((p) => Buffer.from(p.buffer))]));
+}
+
+describe('a random llama2.c checkpoint (GQA, untied classifier; runs everywhere)', () => {
+  it('imports and generates what run.c computes, under single and tp=2', async () => {
+    const file = path.join(cache.dir, 'random-untied.bin');
+    writeRandomCheckpoint(file, { dim: 32, hidden: 48, layers: 2, heads: 4, kvHeads: 2, vocab: 40, seqLen: 64 });
+    const { config } = await resolveModel(file);
+    expect(config).toMatchObject({ hidden: 32, ffn: 48, layers: 2, heads: 4, kvHeads: 2, vocabSize: 40, maxPositions: 64, tieEmbeddings: false });
+    const prompt = [1, 7, 20, 33, 5];
+    const want = runCGreedy(readRunC(file), prompt, 10);
+    for (const spec of ['single', 'tp=2']) {
+      const e = await Engine.start({ model: file, parallel: spec, threadsPerRank: 1 });
+      try {
+        const { outputs } = await e.generate([prompt], { maxNewTokens: 10, wantLogits: true, ignoreEos: true });
+        expect(outputs[0].tokens, spec).toEqual(want.tokens);
+        expect(maxLogitDiff(outputs[0].logits, want.logits), spec).toBeLessThan(1e-4);
+      } finally {
+        await e.close();
+      }
+    }
+  });
 });
 
 describe.skipIf(!present)(`stories260K (llama2.c, real trained weights)${present ? '' : ' — SKIPPED: ../shared/models/stories260K is absent'}`, () => {
@@ -94,7 +138,7 @@ describe('broken llama2.c checkpoints are refused naming the file', () => {
       // a well-formed tiny checkpoint (dim 4, hidden 4, 1 layer, 2 heads, 2 kv heads, vocab 8, seq 4) cut short
       const cut = path.join(d, 'cut.bin');
       fs.writeFileSync(cut, Buffer.concat([header([4, 4, 1, 2, 2, 8, 4]), Buffer.alloc(4 * 50)]));
-      await expect(resolveModel(cut)).rejects.toMatchObject({ code: 'config-invalid', message: expect.stringMatching(/cut\.bin: is 228 bytes, but a llama2\.c legacy checkpoint with this header .* is \d+ bytes; the file is truncated/) });
+      await expect(resolveModel(cut)).rejects.toMatchObject({ code: 'config-invalid', message: expect.stringMatching(/cut\.bin: is 228 bytes, but a llama2\.c legacy checkpoint with this header .* is 684 bytes; the file is truncated/) });
       const v1 = path.join(d, 'v1.bin');
       fs.writeFileSync(v1, Buffer.concat([header([0x616b3432, 1]), Buffer.alloc(256)]));
       await expect(resolveModel(v1)).rejects.toThrow(/v1\.bin: a llama2\.c version-1 export; only the legacy \(version 0\) format is read/);

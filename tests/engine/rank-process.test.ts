@@ -115,8 +115,11 @@ describe('single rank process', () => {
       const prompt = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
       await expect(engine.generate([prompt], { maxNewTokens: 4 })).rejects.toMatchObject({
         code: 'context-too-long',
-        message: 'a prompt of 10 tokens with 4 new tokens needs 13 positions, but this engine holds 12 (start it with a larger maxSeq, up to the model\'s 4096); use at most 3 new tokens or a shorter prompt',
+        message: 'a prompt of 10 tokens with 4 new tokens needs 13 positions, but this engine was started for 12 positions (the model allows 4096); use at most 3 new tokens or a shorter prompt',
       });
+      await expect(engine.generate([[...prompt, 1, 2, 3]], { maxNewTokens: 1 })).rejects.toThrow(
+        'a prompt of 13 tokens does not fit: this engine was started for 12 positions (the model allows 4096); shorten the prompt',
+      );
       // prompt + 3 new tokens: positions 0..11, the last token is not fed back
       const { outputs } = await engine.generate([prompt], { maxNewTokens: 3, ignoreEos: true });
       expect(outputs[0].tokens).toHaveLength(3);

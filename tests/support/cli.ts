@@ -23,7 +23,7 @@ export function lab(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`lab ${args.join(' ')} timed out; stderr: ${stderr}`));
+      reject(new Error(`lab ${args.join(' ')} timed out (or a child it left behind kept its output open); stderr: ${stderr}`));
     }, timeoutMs);
     // 'close', not 'exit': on 'exit' the tail of stdout/stderr may still be in the pipe
     child.on('close', (code) => {

@@ -26,7 +26,7 @@ import path from 'node:path';
 import { ModelError, errorText } from './errors';
 import { paralabCacheDir } from './paths';
 import { writeSafetensors, type TensorToWrite } from './safetensors';
-import { toHfConfig } from './synth';
+import { publish, removeStaleTemps, toHfConfig, writeJson } from './synth';
 import type { ModelConfig } from './types';
 
 const HEADER_INTS = 7;
@@ -139,13 +139,26 @@ export function interleavedToHalves(w: Float32Array, heads: number, headDim: num
   return out;
 }
 
-/** The checkpoint's tensors under Hugging Face Llama names (q/k rows permuted), read lazily from `data`. */
-export function llama2cTensors(layout: Layout, data: Float32Array): TensorToWrite[] {
+/** `n` floats starting `at` floats after the header (a positioned read: files over 2 GiB work). */
+function floatReader(fd: number): (at: number, n: number) => Float32Array {
+  return (at, n) => {
+    const out = new Float32Array(n);
+    const bytes = new Uint8Array(out.buffer);
+    for (let done = 0; done < bytes.length; ) {
+      const got = fs.readSync(fd, bytes, done, bytes.length - done, HEADER_BYTES + 4 * at + done);
+      if (got === 0) throw new ModelError('config-invalid', 'the checkpoint ended early while it was being read');
+      done += got;
+    }
+    return out;
+  };
+}
+
+/** The checkpoint's tensors under Hugging Face Llama names (q/k rows permuted), each read when the writer reaches it. */
+export function llama2cTensors(layout: Layout, slice: (at: number, n: number) => Float32Array): TensorToWrite[] {
   const c = layout.config;
   const { hidden: D, ffn: F, layers: L, kvHeads, heads, headDim } = c;
   const KV = kvHeads * headDim;
   const o = layout.offsets;
-  const slice = (at: number, n: number) => data.slice(at, at + n);
   const t = (name: string, shape: number[], make: () => Float32Array): TensorToWrite => ({ name, dtype: 'F32', shape, data: make });
   const out: TensorToWrite[] = [t('model.embed_tokens.weight', [c.vocabSize, D], () => slice(o.emb, c.vocabSize * D))];
   for (let l = 0; l < L; l++) {
@@ -215,7 +228,9 @@ function isImportComplete(dir: string, sha: string): boolean {
   }
 }
 
-const writeJson = (file: string, value: unknown) => fs.writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
+/** file@size@mtime → its imported folder: spec checks and engine starts resolve the same file often, and hashing it each time would cost a full read */
+const imported = new Map<string, string>();
+const inflight = new Map<string, Promise<string>>();
 
 /**
  * The model folder for llama2.c checkpoint `file`: written once into
@@ -226,35 +241,47 @@ const writeJson = (file: string, value: unknown) => fs.writeFileSync(file, `${JS
 export async function importLlama2c(file: string, opts: { cacheDir?: string } = {}): Promise<string> {
   const src = path.resolve(file);
   const layout = readLlama2cHeader(src);
-  const sha = fileDigest(src);
+  const st = fs.statSync(src);
   const parent = path.join(opts.cacheDir ?? paralabCacheDir(), 'imported');
+  const key = `${parent}\n${src}\n${st.size}\n${st.mtimeMs}`;
+  const known = imported.get(key);
+  if (known && fs.existsSync(path.join(known, IMPORT_MARKER))) return known;
+  let job = inflight.get(key);
+  if (!job) {
+    job = writeImport(src, layout, parent)
+      .then((dir) => (imported.set(key, dir), dir))
+      .finally(() => inflight.delete(key));
+    inflight.set(key, job);
+  }
+  return job;
+}
+
+async function writeImport(src: string, layout: Layout, parent: string): Promise<string> {
+  const sha = fileDigest(src);
   const final = path.join(parent, `${path.basename(src, path.extname(src))}-${sha.slice(0, 12)}`);
-  if (isImportComplete(final, sha)) return final;
+  const complete = (dir: string) => isImportComplete(dir, sha);
+  if (complete(final)) return final;
   fs.mkdirSync(parent, { recursive: true });
+  removeStaleTemps(parent);
   const tmp = fs.mkdtempSync(path.join(parent, `.tmp-${path.basename(final)}-${process.pid}-`));
+  const fd = fs.openSync(src, 'r');
   try {
-    const raw = fs.readFileSync(src);
-    if (raw.length !== layout.bytes) throw new ModelError('config-invalid', `${src}: changed while it was being read`);
-    const floats = new Float32Array(raw.buffer.slice(raw.byteOffset + HEADER_BYTES, raw.byteOffset + raw.length));
+    if (fs.fstatSync(fd).size !== layout.bytes) throw new ModelError('config-invalid', `${src}: changed while it was being read`);
     const tok = placeholderTokenizer(layout.config.vocabSize);
     writeJson(path.join(tmp, 'config.json'), toHfConfig(layout.config));
     writeJson(path.join(tmp, 'generation_config.json'), { bos_token_id: 1, eos_token_id: 2, do_sample: false });
     writeJson(path.join(tmp, 'tokenizer.json'), tok.tokenizer);
     writeJson(path.join(tmp, 'tokenizer_config.json'), tok.tokenizerConfig);
-    await writeSafetensors(path.join(tmp, 'model.safetensors'), llama2cTensors(layout, floats), { format: 'pt', paralab_source: `llama2.c legacy: ${path.basename(src)}` });
+    await writeSafetensors(path.join(tmp, 'model.safetensors'), llama2cTensors(layout, floatReader(fd)), { format: 'pt', paralab_source: `llama2.c legacy: ${path.basename(src)}` });
     const files = Object.fromEntries(fs.readdirSync(tmp).sort().map((f) => [f, fs.statSync(path.join(tmp, f)).size]));
     writeJson(path.join(tmp, IMPORT_MARKER), { format: MARKER_FORMAT, source: src, sha256: sha, files } satisfies Marker);
-    if (fs.existsSync(final)) fs.rmSync(final, { recursive: true, force: true }); // an incomplete earlier import
-    try {
-      fs.renameSync(tmp, final);
-    } catch (e) {
-      if (!isImportComplete(final, sha)) throw e; // else another process finished the same import first
-      fs.rmSync(tmp, { recursive: true, force: true });
-    }
+    publish(tmp, final, complete);
     return final;
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
     if (e instanceof ModelError) throw e;
     throw new ModelError('io', `${final}: could not write the imported model (${errorText(e)}); check free disk space and that PARALAB_CACHE is writable`, { cause: e });
+  } finally {
+    fs.closeSync(fd);
   }
 }

@@ -170,7 +170,7 @@ export function toHfConfig(c: ModelConfig): Record<string, unknown> {
   };
 }
 
-function writeJson(file: string, value: unknown): void {
+export function writeJson(file: string, value: unknown): void {
   fs.writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
@@ -239,7 +239,7 @@ export function isPresetComplete(dir: string, id: string): boolean {
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
 /** Removes temporary folders left by writers that crashed over an hour ago. */
-function removeStaleTemps(parent: string): void {
+export function removeStaleTemps(parent: string): void {
   for (const name of fs.readdirSync(parent)) {
     if (!name.startsWith('.tmp-') && !name.startsWith('.stale-')) continue;
     const p = path.join(parent, name);
@@ -248,9 +248,9 @@ function removeStaleTemps(parent: string): void {
   }
 }
 
-/** Moves `tmp` to `final`; if another writer got there first with a complete preset, keeps theirs. */
-function publish(tmp: string, final: string, id: string): void {
-  if (fs.existsSync(final) && !isPresetComplete(final, id)) {
+/** Moves `tmp` to `final`; if another writer got there first with a complete folder, keeps theirs. */
+export function publish(tmp: string, final: string, isComplete: (dir: string) => boolean): void {
+  if (fs.existsSync(final) && !isComplete(final)) {
     // A broken folder under the real name (edited by hand, or copied half): set it aside.
     const aside = path.join(path.dirname(final), `.stale-${path.basename(final)}-${process.pid}-${Date.now()}`);
     fs.renameSync(final, aside);
@@ -259,7 +259,7 @@ function publish(tmp: string, final: string, id: string): void {
   try {
     fs.renameSync(tmp, final);
   } catch (e) {
-    if (isPresetComplete(final, id)) {
+    if (isComplete(final)) {
       fs.rmSync(tmp, { recursive: true, force: true });
       return;
     }
@@ -278,7 +278,7 @@ async function buildPreset(id: PresetId, final: string, onProgress?: ProgressFn)
     const files = Object.fromEntries(fs.readdirSync(tmp).sort().map((f) => [f, fs.statSync(path.join(tmp, f)).size]));
     const marker: PresetMarker = { format: 'paralab.preset/1', id, version: PRESET_VERSION, seed: spec.seed, files };
     writeJson(path.join(tmp, PRESET_MARKER), marker);
-    publish(tmp, final, id);
+    publish(tmp, final, (d) => isPresetComplete(d, id));
     return final;
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
