@@ -1,24 +1,17 @@
 // @vitest-environment happy-dom
 /** ChatView against a scripted lab: streamed tokens with timings and ranks, stop, regenerate, switching the spec mid-conversation, errors. */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { enableAutoUnmount, flushPromises, mount } from '@vue/test-utils';
+import { describe, expect, it, vi } from 'vitest';
+import { flushPromises, mount } from '@vue/test-utils';
 import ChatView from '../../renderer/src/views/ChatView.vue';
-import { setLab } from '../../renderer/src/api';
 import { tokenTimings } from '../../renderer/src/stores/chat';
 import type { ChatRequest, GenerateResult } from '../../main/lab/contract';
 import { scriptedLab } from './labFixtures';
-import { freshApp } from './mountHelpers';
+import { useScriptedLab } from './mountHelpers';
 
 vi.mock('vue-echarts', async () => (await import('./mountHelpers')).chartStub());
 
 let s: ReturnType<typeof scriptedLab>;
-// a view left mounted keeps its timers and store watchers: it would talk to the next test's lab
-enableAutoUnmount(afterEach);
-beforeEach(() => {
-  s = scriptedLab();
-  freshApp(s.lab);
-});
-afterEach(() => setLab(null));
+useScriptedLab((fresh) => (s = fresh));
 
 const result = (text: string, finish: GenerateResult['finish_reason'] = 'eos'): GenerateResult => ({
   token_ids: [1, 2, 3],

@@ -1,26 +1,19 @@
 // @vitest-environment happy-dom
 /** CompareView, ReportsView and LearnView against a scripted lab: run selection drives the charts, the trace and the claims; export downloads; labels follow the language. */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { enableAutoUnmount, flushPromises, mount } from '@vue/test-utils';
+import { describe, expect, it, vi } from 'vitest';
+import { flushPromises, mount } from '@vue/test-utils';
 import CompareView from '../../renderer/src/views/CompareView.vue';
 import ReportsView from '../../renderer/src/views/ReportsView.vue';
 import LearnView from '../../renderer/src/views/LearnView.vue';
-import { setLab } from '../../renderer/src/api';
 import { setLocale } from '../../renderer/src/i18n';
 import { SERIES } from '../../renderer/src/charts/palette';
 import { record, scriptedLab } from './labFixtures';
-import { freshApp, option } from './mountHelpers';
+import { freshApp, option, useScriptedLab } from './mountHelpers';
 
 vi.mock('vue-echarts', async () => (await import('./mountHelpers')).chartStub());
 
 let s: ReturnType<typeof scriptedLab>;
-// a view left mounted keeps its timers and store watchers: it would talk to the next test's lab
-enableAutoUnmount(afterEach);
-beforeEach(() => {
-  s = scriptedLab();
-  freshApp(s.lab);
-});
-afterEach(() => setLab(null));
+useScriptedLab((fresh) => (s = fresh));
 
 describe('CompareView', () => {
   it('selects recent runs and draws every chart from their records', async () => {

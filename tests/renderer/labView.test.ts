@@ -1,24 +1,17 @@
 // @vitest-environment happy-dom
 /** LabView against a scripted lab: live validation with the engine's message, the rank diagram, queue, run with progress events, cancel, errors. */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { enableAutoUnmount, flushPromises, mount } from '@vue/test-utils';
+import { describe, expect, it, vi } from 'vitest';
+import { flushPromises, mount } from '@vue/test-utils';
 import LabView from '../../renderer/src/views/LabView.vue';
-import { setLab } from '../../renderer/src/api';
 import { useRunsStore } from '../../renderer/src/stores/runs';
 import { useNavStore } from '../../renderer/src/stores/nav';
 import { scriptedLab } from './labFixtures';
-import { freshApp, wait } from './mountHelpers';
+import { useScriptedLab, wait } from './mountHelpers';
 
 vi.mock('vue-echarts', async () => (await import('./mountHelpers')).chartStub());
 
 let s: ReturnType<typeof scriptedLab>;
-// a view left mounted keeps its timers and store watchers: it would talk to the next test's lab
-enableAutoUnmount(afterEach);
-beforeEach(() => {
-  s = scriptedLab();
-  freshApp(s.lab);
-});
-afterEach(() => setLab(null));
+useScriptedLab((fresh) => (s = fresh));
 
 async function mountLab() {
   const w = mount(LabView);
