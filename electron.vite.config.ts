@@ -2,7 +2,7 @@
  * electron-vite build for the `main/ preload/ renderer/` layout.
  *
  * main     main/index.ts → out/main/index.js (Electron entry) and
- *          main/engine/worker/rank.ts → out/main/rank.js (one rank process);
+ *          main/engine/rank/main.ts → out/main/rank.js (one rank process);
  *          package.json dependencies (onnxruntime-node, ws, …) stay external.
  * preload  preload/index.ts → out/preload/index.js, CommonJS (sandboxed preloads need it).
  * renderer renderer/index.html → out/renderer/ (Vue 3 + ECharts), also served by the web host.
@@ -21,7 +21,7 @@ export default defineConfig({
       rolldownOptions: {
         input: {
           index: resolve(root, 'main/index.ts'),
-          rank: resolve(root, 'main/engine/worker/rank.ts'),
+          rank: resolve(root, 'main/engine/rank/main.ts'),
         },
         output: { entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },
       },

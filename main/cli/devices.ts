@@ -8,9 +8,13 @@
  * machine shows. Each unusable provider comes with what to do about it.
  */
 import { parse } from './args';
-import { DEVICE_KINDS, listGpus, localProviderFacts, ortVersion, probeProvider, vulkanIcds } from '../engine/runtime/devices';
-import type { GpuInfo, ProbeResult, ProviderFacts } from '../engine/runtime/devices';
-import type { DeviceKind } from '../engine/runtime/ort';
+import { DEVICE_KINDS, localProviderFacts, ortVersion } from '../engine/runtime/providers';
+import type { ProviderFacts } from '../engine/runtime/providers';
+import { listGpus, vulkanIcds } from '../engine/runtime/gpus';
+import type { GpuInfo } from '../engine/runtime/gpus';
+import { probeProvider } from '../engine/runtime/probe';
+import type { ProbeResult } from '../engine/runtime/probe';
+import type { DeviceKind } from '../engine/types';
 
 export interface DeviceRow {
   device: DeviceKind;

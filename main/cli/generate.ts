@@ -5,10 +5,10 @@
  */
 import { parse, intOpt, numOpt, idsOpt, deviceOpt, UsageError } from './args';
 import type { Values } from './args';
-import { generate } from '../engine/generate';
+import { generate } from '../lab/generate';
 import type { SamplingParams } from '../lab/contract';
 import { ms } from './format';
-import { parseDeviceList } from '../engine/runtime/devices';
+import { parseDeviceList } from '../engine/host/placement';
 
 export const requestOptions = {
   model: { type: 'string' },

@@ -6,9 +6,9 @@
 import { parse } from './args';
 import { requestFrom, requestOptions } from './generate';
 import { remoteFrom, workerOptions } from './worker';
-import { verify } from '../engine/verify';
-import { Engine } from '../engine/engine';
-import { promptIds } from '../engine/generate';
+import { verify } from '../engine/host/verify';
+import { Engine } from '../engine/host/engine';
+import { promptIds } from '../lab/generate';
 
 export async function verifyCommand(argv: string[]): Promise<void> {
   const { values } = parse('verify', argv, { ...requestOptions, ...workerOptions });

@@ -6,7 +6,7 @@
  */
 import { parse, intOpt, UsageError } from './args';
 import type { Values } from './args';
-import { parseHostPort } from '../engine/worker/channel';
+import { parseHostPort } from '../engine/rank/channel';
 
 export const workerOptions = {
   listen: { type: 'string' },
@@ -28,7 +28,7 @@ export async function workerCommand(argv: string[]): Promise<void> {
   const { values } = parse('worker', argv, { join: { type: 'string' } });
   if (!values.join) throw new UsageError('worker needs --join HOST:PORT (the address the host prints)');
   const { host, port } = parseHostPort(values.join);
-  const { joinHost } = await import('../engine/worker/rank');
+  const { joinHost } = await import('../engine/rank/main');
   await joinHost(host, port);
   process.stderr.write(`lab: joined ${host}:${port}; serving until the host ends the run\n`);
   // Stay alive: the rank's socket keeps the event loop busy; it exits when the host closes it.

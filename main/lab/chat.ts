@@ -15,12 +15,13 @@
  * current step with finish_reason 'stop'. Turns run one at a time.
  */
 import type { ChatMessage, ChatRequest, CommOpSummary, GenerateResult, LabApi, LabEvent } from './contract';
-import type { Engine, EngineOptions } from '../engine/engine';
+import type { Engine, EngineOptions } from '../engine/host/engine';
 import type { TextTokenizer } from '../engine/model/tokenizer';
-import { rankSummaries } from '../engine/summary';
+import { rankSummaries } from './summary';
 
 /** The part of Engine a chat turn uses (a fake can stand in for it in tests). */
-export type ChatEngine = Pick<Engine, 'tokenizer' | 'generate' | 'rankTimes' | 'close' | 'device' | 'threadsPerRank' | 'loadMs' | 'context'> & {
+export type ChatEngine = Pick<Engine, 'tokenizer' | 'generate' | 'close' | 'device' | 'threadsPerRank' | 'loadMs' | 'context'> & {
+  meter: Pick<Engine['meter'], 'rankTimes'>;
   config: { eosTokenIds: number[] };
   cluster: Pick<Engine['cluster'], 'ready' | 'memory'> & { failed?: unknown };
   ledgers?: Engine['ledgers'];
@@ -79,7 +80,7 @@ export function chatMethods(emit: (e: LabEvent) => void, deps: ChatDeps = {}): P
 }
 
 export function createChat(emit: (e: LabEvent) => void, deps: ChatDeps = {}): ChatService {
-  const start = deps.startEngine ?? (async (o: EngineOptions) => (await import('../engine/engine')).Engine.start(o) as Promise<ChatEngine>);
+  const start = deps.startEngine ?? (async (o: EngineOptions) => (await import('../engine/host/engine')).Engine.start(o) as Promise<ChatEngine>);
   const idleMs = deps.idleMs ?? 10 * 60_000;
   let warm: { key: string; engine: Promise<ChatEngine> } | null = null;
   let idle: ReturnType<typeof setTimeout> | null = null;
@@ -116,7 +117,7 @@ export function createChat(emit: (e: LabEvent) => void, deps: ChatDeps = {}): Ch
     const ids = chatPromptIds(req.messages, tok);
     const stops = (req.stop ?? []).filter((s) => s.length > 0);
     const stream = tok.createStreamDecoder({ skipSpecial: true });
-    const before = engine.rankTimes.map((t) => t.steps);
+    const before = engine.meter.rankTimes.map((t) => t.steps);
     const t0 = performance.now();
     let text = '';
     let cut: string | null = null;
@@ -139,7 +140,7 @@ export function createChat(emit: (e: LabEvent) => void, deps: ChatDeps = {}): Ch
           const piece = stream.push(tokenId);
           text += piece;
           const hit = stops.map((s) => [s, text.indexOf(s)] as const).filter(([, i]) => i >= 0).sort((a, b) => a[1] - b[1])[0];
-          const ranks = ranksThatStepped(engine.rankTimes, before);
+          const ranks = ranksThatStepped(engine.meter.rankTimes, before);
           const ms = performance.now() - t0;
           // the token that completes a stop string is not shown: only the text before the stop string
           const shown = hit ? piece.slice(0, Math.max(0, piece.length - (text.length - hit[1]))) : piece;

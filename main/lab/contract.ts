@@ -5,51 +5,19 @@
  * as `window.paralab`, and the web host carries it over a WebSocket. The
  * renderer only ever sees this interface and cannot tell which door it uses.
  * Everything here is structured-clone-safe plain data: no classes, no functions
- * in payloads, no Node types. This file must not import anything from Node.
+ * in payloads, no Node types. This file must not import anything from Node;
+ * the types the engine owns (sampling, model summaries) come from
+ * `main/engine/types.ts` and are re-exported here.
  */
 
 export const LAB_API_VERSION = 1;
 
-export type ModelSource = 'preset' | 'folder' | 'hf-cache';
-
-export interface ModelSummary {
-  /** preset id (`synth-llama-tiny`) or absolute folder path */
-  id: string;
-  name: string;
-  source: ModelSource;
-  /** folder on disk; null for a preset not yet written to the cache */
-  path: string | null;
-  family: string;
-  hfArchitecture: string;
-  params: number;
-  layers: number;
-  hidden: number;
-  heads: number;
-  kvHeads: number;
-  vocabSize: number;
-  experts: number;
-  topK: number;
-  dtype: string;
-  /** bytes of weights on disk (or that the preset will write) */
-  sizeBytes: number;
-  /** false when the lab can list it but not yet run it (e.g. MoE before EP) */
-  runnable: boolean;
-  /** why it is not runnable, or a problem found while reading it */
-  note: string | null;
-}
+export type { DeviceKind, ModelSource, ModelSummary, SamplingParams } from '../engine/types';
+import type { ModelSummary, SamplingParams } from '../engine/types';
 
 export interface ListModelsRequest {
   /** extra folders to look in, besides PARALAB_MODELS and the Hugging Face cache */
   paths?: string[];
-}
-
-export interface SamplingParams {
-  greedy?: boolean;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  repetitionPenalty?: number;
-  seed?: number;
 }
 
 export interface GenerateRequest {

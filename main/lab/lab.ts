@@ -70,7 +70,7 @@ export function createLab(deps: LabDeps = {}): LabApi {
       generating.set(requestId, controller);
       try {
         // the engine (rank processes, onnxruntime) loads on first use, not when the app starts
-        const run = deps.generate ?? (await import('../engine/generate')).generate;
+        const run = deps.generate ?? (await import('./generate')).generate;
         return await run(req, { onEvent: emit, requestId, signal: controller.signal });
       } finally {
         generating.delete(requestId);

@@ -42,10 +42,9 @@ function runDir(runsDir: string, id: string): string {
 /** The engine's verdict on a spec for a model, without starting a rank or writing a preset's weights. */
 export async function checkSpec(req: CheckSpecRequest): Promise<SpecCheck> {
   const { parseSpec, formatSpec, SpecError } = await import('../engine/parallel/spec');
-  const { validateSpecForModel } = await import('../engine/parallel/validate');
+  const { validateSpecForModel, SUPPORTED_AXES } = await import('../engine/parallel/validate');
   const { buildMesh, groupOf } = await import('../engine/parallel/mesh');
-  const { SUPPORTED_AXES } = await import('../engine/engine');
-  const { isPresetId, presetConfig } = await import('../engine/model/presets');
+    const { isPresetId, presetConfig } = await import('../engine/model/presets');
   const empty = { world: 0, degrees: { dp: 0, pp: 0, tp: 0, sp: 0, ep: 0 }, spImpl: null, notes: [], ranks: [] };
   let spec;
   try {

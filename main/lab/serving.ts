@@ -1,6 +1,6 @@
 /**
  * The `serving` workload: R requests arriving as a Poisson process at `rate`
- * requests/s, served with continuous batching (main/engine/serving.ts), and
+ * requests/s, served with continuous batching (main/engine/host/serving.ts), and
  * measured with vLLM's metrics (metrics.ts).
  *
  * The workload is a pure function of its options and the vocabulary size:
@@ -10,9 +10,9 @@
  * rate 0 (or ∞) means every request arrives at the start. Arrivals are real
  * wall-clock: a request cannot join before its arrival time.
  */
-import type { Engine } from '../engine/engine';
-import { serve } from '../engine/serving';
-import type { ServeResult } from '../engine/serving';
+import type { Engine } from '../engine/host/engine';
+import { serve } from '../engine/host/serving';
+import type { ServeResult } from '../engine/host/serving';
 import { Rng } from '../engine/sample/rng';
 import { servingMetrics } from './metrics';
 import type { RequestTimeline, ServingMetrics, Slo } from './metrics';

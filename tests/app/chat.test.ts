@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatPromptIds, createChat, engineKey, ranksThatStepped, type ChatEngine, type ChatService } from '../../main/lab/chat';
-import type { EngineOptions } from '../../main/engine/engine';
+import type { EngineOptions } from '../../main/engine/host/engine';
 import type { LabEvent } from '../../main/lab/contract';
 import type { TextTokenizer } from '../../main/engine/model/tokenizer';
 
@@ -58,7 +58,7 @@ describe('chat over rank processes (synth-llama-tiny)', () => {
     chat = createChat((e) => events.push(e), {
       // the real engine, counted: which specs started and which closed
       startEngine: async (o: EngineOptions) => {
-        const { Engine } = await import('../../main/engine/engine');
+        const { Engine } = await import('../../main/engine/host/engine');
         const e = await Engine.start({ ...o, threadsPerRank: 1 });
         started.push(o.parallel);
         const close = e.close.bind(e);
@@ -123,7 +123,7 @@ describe('chat over rank processes (synth-llama-tiny)', () => {
     expect(r.text).toBe(free.text.slice(0, free.text.indexOf(stopAt)));
   });
   it('a conversation near the end of the context answers in the room left (length); one past it is refused and the engine serves on', async () => {
-    const { Engine } = await import('../../main/engine/engine');
+    const { Engine } = await import('../../main/engine/host/engine');
     const msgs = [{ role: 'user' as const, content: 'What is tensor parallelism?' }];
     const P = chatPromptIds(msgs, (await Engine.prepareModel('synth-llama-tiny')).tokenizer).length;
     const evs: LabEvent[] = [];

@@ -8,8 +8,8 @@
  * replica finished early by EOS).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { verify } from '../../main/engine/verify';
-import { Engine } from '../../main/engine/engine';
+import { verify } from '../../main/engine/host/verify';
+import { Engine } from '../../main/engine/host/engine';
 import { useTempCache, writeVariant } from '../support/model-cache';
 import { expectLedgersMatchClosedForm } from '../support/expect-engine';
 
@@ -69,14 +69,14 @@ describe('comm ledger and expert load', () => {
   for (const spec of ['dp=2,ep=2', 'tp=2,ep=2', 'pp=2,dp=2,ep=2', 'dp=2,tp=2,ep=4']) {
     it(`${spec}: measured bytes equal the closed form from routed counts; load sums to tokens × top-k`, async () => {
       await withEngine(spec, async (e) => {
-        e.resetTimes();
+        e.meter.reset();
         await e.ledgers(true);
         const maxNew = 4;
         await e.generate(prompts, { maxNewTokens: maxNew, ignoreEos: true });
         const measured = await e.ledgers();
-        for (let rank = 0; rank < e.spec.world; rank++) expect(e.expectedComm[rank].all_to_all?.count, `rank ${rank} dispatches`).toBeGreaterThan(0);
+        for (let rank = 0; rank < e.spec.world; rank++) expect(e.meter.expected[rank].all_to_all?.count, `rank ${rank} dispatches`).toBeGreaterThan(0);
         expectLedgersMatchClosedForm(e, measured);
-        const load = e.expertLoad()!;
+        const load = e.meter.expertLoad()!;
         const tokens = prompts.length * (prompts[0].length + maxNew - 1);
         for (let l = 0; l < e.config.layers; l++) {
           expect(load.tokens[l].reduce((a, b) => a + b, 0)).toBe(tokens * e.config.moe!.topK);
@@ -95,45 +95,25 @@ describe('comm ledger and expert load', () => {
   }
 });
 
-describe('tp=2,ep=2 all-reduce alternative (PARALAB_EP_TP=allreduce)', () => {
+describe('tp=2,ep=2 all-reduce alternative (spec key ep_tp=allreduce)', () => {
   it('reproduces single; only the MLP all-reduce moves, as the closed form says', async () => {
-    process.env.PARALAB_EP_TP = 'allreduce';
-    try {
-      const r = await verify({ model: MODEL, parallel: 'tp=2,ep=2', promptIds: prompt37, maxNewTokens: 4, threadsPerRank: 1 });
-      expect(r.passed).toBe(true);
-      await withEngine('tp=2,ep=2', async (e) => {
-        expect(e.roles[0].plan.ep?.tpTokens).toBe('allreduce');
-        e.resetTimes();
-        await e.ledgers(true);
-        await e.generate(prompts, { maxNewTokens: 3, ignoreEos: true });
-        const measured = await e.ledgers();
-        for (let rank = 0; rank < 2; rank++) {
-          expect(measured[rank]?.all_to_all).toBeUndefined();
-          for (const op of ['all_reduce', 'all_gather'] as const) {
-            expect(measured[rank]?.[op]?.count).toBe(e.expectedComm[rank][op]!.count);
-            expect(measured[rank]?.[op]?.bytesSent).toBe(e.expectedComm[rank][op]!.bytesSent);
-          }
+    const r = await verify({ model: MODEL, parallel: 'tp=2,ep=2,ep_tp=allreduce', promptIds: prompt37, maxNewTokens: 4, threadsPerRank: 1 });
+    expect(r.passed).toBe(true);
+    await withEngine('tp=2,ep=2,ep_tp=allreduce', async (e) => {
+      expect(e.roles[0].plan.ep?.tpTokens).toBe('allreduce');
+      e.meter.reset();
+      await e.ledgers(true);
+      await e.generate(prompts, { maxNewTokens: 3, ignoreEos: true });
+      const measured = await e.ledgers();
+      for (let rank = 0; rank < 2; rank++) {
+        expect(measured[rank]?.all_to_all).toBeUndefined();
+        for (const op of ['all_reduce', 'all_gather'] as const) {
+          expect(measured[rank]?.[op]?.count).toBe(e.meter.expected[rank][op]!.count);
+          expect(measured[rank]?.[op]?.bytesSent).toBe(e.meter.expected[rank][op]!.bytesSent);
         }
-        const load = e.expertLoad()!;
-        expect(load.tokens[0].reduce((a, b) => a + b, 0)).toBe(prompts.length * (prompts[0].length + 2) * 2);
-      });
-    } finally {
-      delete process.env.PARALAB_EP_TP;
-    }
-  });
-});
-
-describe('lockstep replicas', () => {
-  it('uneven batches (an idle replica, an idle ep set, a replica ended by EOS) give every sequence the single tokens', async () => {
-    const run = (parallel: string, ps: number[][], eosIds?: number[]) =>
-      withEngine(parallel, async (e) => (await e.generate(ps, { maxNewTokens: 5, ...(eosIds ? { eosIds } : { ignoreEos: true }) })).outputs.map((o) => [o.finish, ...o.tokens]));
-    const want = await run('single', prompts);
-    expect(await run('dp=2,ep=2', prompts)).toEqual(want); // 2 + 1 sequences
-    expect(await run('dp=4,ep=2', prompts.slice(0, 1))).toEqual(want.slice(0, 1)); // one replica busy, three idle
-    // the second sequence ends at its second token while the others go on
-    const eos = [want[1][2] as number];
-    const wantEos = await run('single', prompts, eos);
-    expect(wantEos[1][0]).toBe('eos');
-    expect(await run('dp=2,ep=2', prompts, eos)).toEqual(wantEos);
+      }
+      const load = e.meter.expertLoad()!;
+      expect(load.tokens[0].reduce((a, b) => a + b, 0)).toBe(prompts.length * (prompts[0].length + 2) * 2);
+    });
   });
 });

@@ -5,19 +5,21 @@
  * Qwen2-MoE (no renormalisation, shared expert with sigmoid gate, QKV bias),
  * Qwen3-MoE (norm_topk_prob, per-head q/k norm), OLMoE (q/k norm over the whole projection). Also: the expert load the
  * block records sums to tokens × top-k per layer, and the pure helpers of
- * parallel/expert.ts (ownership, token classes, lockstep sets, balancedness).
+ * parallel/ep/ (ownership, token classes, lockstep sets, balancedness).
  */
 import { describe, expect, it } from 'vitest';
-import { loadShardPieces } from '../../main/engine/runtime/shard';
+import { loadShardPieces } from '../../main/engine/rank/load-shard';
 import { Executor } from '../../main/engine/runtime/executor';
-import { buildItems } from '../../main/engine/worker/blocks';
-import { takeMoeStats } from '../../main/engine/worker/moe-block';
+import type { StepStats } from '../../main/engine/runtime/block';
+import { buildItems } from '../../main/engine/rank/blocks';
 import { ropeCosSin } from '../../main/engine/model/rope';
 import { ReferenceModel, referenceGreedy } from '../../main/engine/reference/forward';
 import type { ModelConfig } from '../../main/engine/model/types';
-import type { RankInit } from '../../main/engine/worker/protocol';
-import type { ShardPlan } from '../../main/engine/runtime/shard';
-import { balancedness, emptyLoad, addLoad, expertRange, loadMoePiece, lockstepReplicaSets, ownerOf, tokenClass } from '../../main/engine/parallel/expert';
+import type { ShardPlan } from '../../main/engine/parallel/plan';
+import { expertRange, ownerOf, tokenClass } from '../../main/engine/parallel/ep/plan';
+import { lockstepReplicaSets } from '../../main/engine/parallel/ep/lockstep';
+import { addLoad, balancedness, emptyLoad } from '../../main/engine/parallel/ep/load';
+import { loadMoePiece } from '../../main/engine/parallel/ep/weights';
 import { buildMesh } from '../../main/engine/parallel/mesh';
 import { parseSpec } from '../../main/engine/parallel/spec';
 import { memoryReader, randomWeights } from '../support/random-weights';
@@ -70,19 +72,18 @@ async function runGraph(config: ModelConfig, weights: ReturnType<typeof randomWe
   const maxSeq = 64;
   const rope = { ...ropeCosSin(config, maxSeq), maxSeq };
   const session = { device: 'cpu' as const, threads: 1, spin: false };
-  const init = { rank: 0, plan: p, links: { tp: null, pp: null, prev: null, next: null } } as unknown as RankInit;
-  const items = await buildItems(pieces, () => false, { init, config, rope, session, group: () => null });
+  const items = await buildItems(pieces, () => false, { rank: 0, plan: p, config, rope, session, group: () => null, shared: new Map() });
   const exec = await Executor.create(items, config.hidden, maxSeq, session);
   const state = exec.newBatch(1);
   const tokens: number[] = [];
   const logits: Float32Array[] = [];
   const loads: Record<number, number[]>[] = [];
   let input = prompt;
-  takeMoeStats();
   for (let i = 0; i < maxNew; i++) {
-    const out = await exec.step(state, input.length, { ids: BigInt64Array.from(input, BigInt) });
+    const stats: StepStats = { routed: {} };
+    const out = await exec.step(state, input.length, { ids: BigInt64Array.from(input, BigInt) }, undefined, undefined, { stats });
     if (!('logits' in out)) throw new Error('expected logits');
-    loads.push(takeMoeStats()!.routed);
+    loads.push(stats.routed);
     let best = 0;
     for (let j = 1; j < out.logits.length; j++) if (out.logits[j] > out.logits[best]) best = j;
     tokens.push(best);

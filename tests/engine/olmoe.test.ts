@@ -4,8 +4,8 @@
  * together reproduces single; tensor parallelism is refused with the reason.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { verify } from '../../main/engine/verify';
-import { Engine } from '../../main/engine/engine';
+import { verify } from '../../main/engine/host/verify';
+import { Engine } from '../../main/engine/host/engine';
 import { useTempCache, writeVariant } from '../support/model-cache';
 
 const cache = useTempCache('olmoe');

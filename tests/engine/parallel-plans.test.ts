@@ -4,8 +4,8 @@
  * |Δlogit| ≤ 1e-3 in fp32, with real rank processes and real collectives.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { verify } from '../../main/engine/verify';
-import { Engine } from '../../main/engine/engine';
+import { verify } from '../../main/engine/host/verify';
+import { Engine } from '../../main/engine/host/engine';
 import { qwen2Gqa16, useTempCache, writeVariant } from '../support/model-cache';
 import { expectLedgersMatchClosedForm } from '../support/expect-engine';
 
@@ -65,15 +65,15 @@ describe('comm ledger', () => {
   it('measured bytes per op equal the closed form (pp=2,tp=2 with micro-batches)', async () => {
     const e = await Engine.start({ model: 'synth-llama-tiny', parallel: 'pp=2,tp=2,micro=2', threadsPerRank: 1 });
     try {
-      e.resetTimes();
+      e.meter.reset();
       await e.ledgers(true);
       await e.generate([[1, 2, 3, 4, 5], [6, 7, 8, 9, 10], [11, 12, 13, 14, 15]], { maxNewTokens: 4, ignoreEos: true });
       const measured = await e.ledgers();
       expectLedgersMatchClosedForm(e, measured);
       // stage 0 sends, stage 1 receives; both stages all-reduce
-      expect(e.expectedComm[0].send?.count).toBe(4 * 2);
-      expect(e.expectedComm[2].recv?.count).toBe(4 * 2);
-      expect(e.expectedComm[2].all_gather?.count).toBe(4 * 2);
+      expect(e.meter.expected[0].send?.count).toBe(4 * 2);
+      expect(e.meter.expected[2].recv?.count).toBe(4 * 2);
+      expect(e.meter.expected[2].all_gather?.count).toBe(4 * 2);
     } finally {
       await e.close();
     }

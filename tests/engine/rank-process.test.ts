@@ -5,7 +5,7 @@
  * with a message naming it, leaves no process behind, and the next run works.
  */
 import { describe, expect, it } from 'vitest';
-import { Engine } from '../../main/engine/engine';
+import { Engine } from '../../main/engine/host/engine';
 import { WeightStore } from '../../main/engine/model/weights';
 import { ReferenceModel, referenceGreedy } from '../../main/engine/reference/forward';
 import { useTempCache, writeVariant } from '../support/model-cache';

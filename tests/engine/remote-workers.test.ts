@@ -9,7 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { verify } from '../../main/engine/verify';
+import { verify } from '../../main/engine/host/verify';
 import { ROOT } from '../support/cli';
 
 let cache: string;

@@ -5,9 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ort } from '../../main/engine/runtime/ort';
-import { BatchState } from '../../main/engine/runtime/executor';
+import { BatchState } from '../../main/engine/runtime/batch';
 import type { Executor } from '../../main/engine/runtime/executor';
-import { raggedAttentionFeeds, raggedLayout, regroup, repack, rowLens } from '../../main/engine/serving-kv';
+import { raggedAttentionFeeds } from '../../main/engine/runtime/feeds';
+import { raggedLayout, regroup, repack, rowLens } from '../../main/engine/rank/ragged';
 
 const H = 2;
 const D = 3;

@@ -8,9 +8,9 @@
  * lengths really share decode steps; the test checks that they did.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Engine } from '../../main/engine/engine';
-import { serve } from '../../main/engine/serving';
-import type { ServeRequest, ServeResult } from '../../main/engine/serving';
+import { Engine } from '../../main/engine/host/engine';
+import { serve } from '../../main/engine/host/serving';
+import type { ServeRequest, ServeResult } from '../../main/engine/host/serving';
 import { useTempCache, writeVariant } from '../support/model-cache';
 import { expectLedgersMatchClosedForm } from '../support/expect-engine';
 
@@ -108,7 +108,7 @@ describe('serving beside other engine features', () => {
   it('pp=2,tp=2: the running batch decodes in micro-batches, and the measured comm ledger equals the closed form', async () => {
     const e = await Engine.start({ model: 'synth-llama-tiny', parallel: 'pp=2,tp=2', threadsPerRank: 1 });
     try {
-      e.resetTimes();
+      e.meter.reset();
       await e.ledgers(true);
       const res = await serve(e, REQS, { ignoreEos: true });
       const measured = await e.ledgers();
@@ -125,18 +125,18 @@ describe('serving beside other engine features', () => {
   it('with tracing on, every rank records spans of the serving steps, and rank times add up', async () => {
     const e = await Engine.start({ model: 'synth-llama-tiny', parallel: 'tp=2', threadsPerRank: 1 });
     try {
-      e.tracing = true;
-      e.resetTimes();
+      e.meter.tracing = true;
+      e.meter.reset();
       const res = await serve(e, REQS.slice(0, 3), { ignoreEos: true });
-      const spans = e.drainSpans();
+      const spans = e.meter.drainSpans();
       expect(spans).toHaveLength(2);
       for (const s of spans) {
         expect(s.some((x) => x.cat === 'compute')).toBe(true);
         expect(s.some((x) => x.cat === 'comm' && x.name.startsWith('all_reduce'))).toBe(true);
       }
       expect(spans[0].some((x) => x.name.includes('KV repack'))).toBe(true);
-      expect(e.rankTimes[0].steps).toBe(res.steps.length);
-      expect(e.kvBytes()[0]).toBeGreaterThan(0);
+      expect(e.meter.rankTimes[0].steps).toBe(res.steps.length);
+      expect(e.meter.kvBytes()[0]).toBeGreaterThan(0);
     } finally {
       await e.close();
     }

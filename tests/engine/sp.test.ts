@@ -6,8 +6,8 @@
  * equal the closed form.
  */
 import { describe, expect, it } from 'vitest';
-import { verify } from '../../main/engine/verify';
-import { Engine } from '../../main/engine/engine';
+import { verify } from '../../main/engine/host/verify';
+import { Engine } from '../../main/engine/host/engine';
 import { useTempCache } from '../support/model-cache';
 import { expectLedgersMatchClosedForm } from '../support/expect-engine';
 
@@ -86,7 +86,7 @@ describe('comm ledger', () => {
     it(`${spec}: measured bytes per op equal the closed form (prefill + decode)`, async () => {
       const e = await Engine.start({ model: 'synth-llama-tiny', parallel: spec, threadsPerRank: 1 });
       try {
-        e.resetTimes();
+        e.meter.reset();
         await e.ledgers(true);
         await e.generate([prompt37, prompt37.map((t) => t + 1)], { maxNewTokens: 4, ignoreEos: true });
         const measured = await e.ledgers();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { toSpans } from '../../main/engine/worker/spans';
+import { toSpans } from '../../main/engine/rank/spans';
 
 describe('rank spans', () => {
   it('splits a communication span into the wait for a late peer and the transfer', () => {

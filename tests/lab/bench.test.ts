@@ -1,7 +1,7 @@
 /** The bench's pure pieces: same seed → same workload, spec order, the correctness comparison. */
 import { describe, expect, it } from 'vitest';
 import { balancedness, orderSpecs, workloadPrompts } from '../../main/lab/bench';
-import { compareOutputs } from '../../main/engine/verify';
+import { compareOutputs } from '../../main/engine/host/verify';
 
 describe('bench pieces', () => {
   it('same seed gives the same prompts; another seed does not', () => {

@@ -1,6 +1,6 @@
 /** Assertions the engine tests share: logits against a reference, and the comm ledger against the closed form. */
 import { expect } from 'vitest';
-import type { Engine } from '../../main/engine/engine';
+import type { Engine } from '../../main/engine/host/engine';
 
 /** Largest |a − b| over every step's logits (the steps must line up). */
 export function maxLogitDiff(a: Float32Array[], b: Float32Array[]): number {
@@ -17,7 +17,7 @@ export function maxLogitDiff(a: Float32Array[], b: Float32Array[]): number {
  */
 export function expectLedgersMatchClosedForm(e: Engine, measured: Awaited<ReturnType<Engine['ledgers']>>): void {
   for (let rank = 0; rank < e.spec.world; rank++) {
-    const want = e.expectedComm[rank];
+    const want = e.meter.expected[rank];
     const ops = Object.keys(want) as (keyof typeof want)[];
     expect(ops.length, `rank ${rank} expects traffic`).toBeGreaterThan(0);
     for (const op of new Set([...ops, ...(Object.keys(measured[rank] ?? {}) as (keyof typeof want)[])])) {

@@ -6,7 +6,7 @@
  */
 import { expectedTensors } from '../../main/engine/model/weights';
 import type { ModelConfig } from '../../main/engine/model/types';
-import type { WeightReader } from '../../main/engine/runtime/shard';
+import type { WeightReader } from '../../main/engine/model/weights';
 import type { Range } from '../../main/engine/parallel/split';
 
 export function randomWeights(config: ModelConfig, seed = 1): Map<string, { shape: number[]; data: Float32Array }> {

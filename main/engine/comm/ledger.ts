@@ -95,3 +95,18 @@ export function mergeSummaries(list: (LedgerSummary | null)[]): LedgerSummary {
   }
   return out;
 }
+
+/**
+ * Closed-form traffic: what a plan should move, per op (count, bytes sent,
+ * bytes received), set beside the measured LedgerSummary. Each strategy
+ * states its own in its folder (parallel/<strategy>/comm.ts); parallel/comm.ts adds
+ * them up per rank and step.
+ */
+export type Expected = Partial<Record<CommOp, Pick<OpTotals, 'count' | 'bytesSent' | 'bytesRecv'>>>;
+
+export function addExpected(into: Expected, op: CommOp, count: number, sent: number, recv: number): void {
+  const e = (into[op] ??= { count: 0, bytesSent: 0, bytesRecv: 0 });
+  e.count += count;
+  e.bytesSent += sent;
+  e.bytesRecv += recv;
+}

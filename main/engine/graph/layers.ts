@@ -86,7 +86,7 @@ export function headNorm(g: GraphBuilder, name: string, t: string, gamma: Float3
 /**
  * q/k RMSNorm before RoPE: a (D) weight normalises each head (Qwen3); a weight
  * as long as the projection normalises all of it at once (OLMoE) — which needs
- * every head of the projection on this rank (shard.ts refuses it under TP).
+ * every head of the projection on this rank (rank/load-shard.ts refuses it under TP).
  */
 export function qkNorm(g: GraphBuilder, name: string, t: string, gamma: Float32Array, heads: number, d: number, eps: number): string {
   if (gamma.length === d) return headNorm(g, name, t, gamma, heads, d, eps);

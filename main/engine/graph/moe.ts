@@ -12,13 +12,15 @@
  *   expert   rows (n,H) routed to one expert → down(silu(gate(r)) ⊙ up(r))
  *
  * The weighted combine Σ_j w_j·expert_{id_j}(row) (+ shared) happens on the
- * token's home rank in the block (worker/moe-block.ts), after the rows came
+ * token's home rank in the block (parallel/ep/block.ts), after the rows came
  * back from the ranks that own the experts. Weights arrive transposed to
- * (in, out) like the dense pieces (runtime/shard.ts), so every projection is
- * a plain MatMul; the SwiGLU node sequence is the one emitMlp uses.
+ * (in, out) like the dense pieces (parallel/ep/weights.ts), so every
+ * projection is a plain MatMul; the SwiGLU node sequence is the one emitMlp
+ * uses. These graphs live here, not under parallel/ep/, because every MoE
+ * model runs them, with or without expert parallelism.
  *
  * The piece kind 'moe' (graph/segments.ts) is always claimed by the MoE block
- * factory and never emitted into a segment.
+ * factory (parallel/ep/block.ts) and never emitted into a segment.
  */
 import { GraphBuilder } from './onnx';
 

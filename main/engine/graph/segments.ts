@@ -24,7 +24,7 @@ export type Piece =
   | { kind: 'embed'; table: Float32Array; rows: number; hidden: number; shard: [number, number] | null }
   | { kind: 'attn'; layer: number; w: AttnWeights; s: AttnShape }
   | { kind: 'mlp'; layer: number; w: MlpWeights; s: MlpShape }
-  /** a Mixture-of-Experts sublayer: always claimed by the MoE block (worker/moe-block.ts), never emitted into a segment */
+  /** a Mixture-of-Experts sublayer: always claimed by the MoE block (parallel/ep/block.ts), never emitted into a segment */
   | { kind: 'moe'; layer: number; w: MoeWeights; s: MoeShape }
   | { kind: 'head'; w: HeadWeights; hidden: number; vocab: number; eps: number }
   /** end of a pipeline stage: fold the last sublayer output into the residual, so one tensor crosses to the next stage */

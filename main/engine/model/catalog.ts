@@ -11,7 +11,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ModelSource, ModelSummary } from '../../lab/contract';
+import type { ModelSource, ModelSummary } from '../types';
 import { loadModelConfig } from './config';
 import { ModelError, errorText } from './errors';
 import { expandHome, hfHubDir, paralabCacheDir, paralabModelPaths } from './paths';

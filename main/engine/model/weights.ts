@@ -20,7 +20,13 @@ import type { ModelConfig } from './types';
 const INDEX_FILE = 'model.safetensors.index.json';
 const SINGLE_FILE = 'model.safetensors';
 
-export class WeightStore {
+/** The read side of a model's weights, all a rank's shard loader needs (WeightStore implements it; tests pass tensors in memory). */
+export interface WeightReader {
+  has(name: string): boolean;
+  readF32(name: string, slice?: TensorSlice): Float32Array;
+}
+
+export class WeightStore implements WeightReader {
   readonly dir: string;
   private readonly files: SafetensorsFile[];
   private readonly where = new Map<string, SafetensorsFile>();

@@ -21,6 +21,11 @@
  *   consecutive blocks of ep (ep divides dp·sp·tp); experts are sharded over
  *   one block. With dp=2,ep=2 a block spans the two replicas (DP-attention +
  *   EP experts); with tp=2,ep=2 it is the tp group.
+ *
+ * The mesh also names the communication groups a cluster needs
+ * (`commGroups()`: one per group of every axis with degree > 1, named after
+ * its first rank, e.g. `tp0`, `pp1`, `uly0`) and, per rank, which of them it
+ * talks over (`links(rank)`), so nobody else rebuilds them.
  */
 import type { ParallelSpec } from './spec';
 import { splitEven, type Range } from './split';
@@ -52,6 +57,26 @@ export interface RankPlace {
   next: number | null;
   isFirstStage: boolean;
   isLastStage: boolean;
+}
+
+/** A named communication group: global ranks in group-rank order. */
+export interface CommGroup {
+  name: string;
+  ranks: number[];
+}
+
+/** The names of a rank's groups (null: that axis has degree 1) and its pipeline neighbours as indices in its pp group. */
+export interface RankLinks {
+  tp: string | null;
+  pp: string | null;
+  prev: number | null;
+  next: number | null;
+  /** sequence-parallel group, and (sp_impl=usp / ring / ulysses) its all-to-all and ring sub-groups */
+  sp: string | null;
+  ulysses: string | null;
+  ring: string | null;
+  /** expert-parallel group */
+  ep: string | null;
 }
 
 export class Mesh {
@@ -99,6 +124,43 @@ export class Mesh {
       if (!seen.has(g[0])) seen.set(g[0], g);
     }
     return [...seen.values()].sort((a, b) => a[0] - b[0]);
+  }
+
+  /**
+   * Every communication group the plan uses. USP's Ulysses and ring
+   * sub-groups exist only when both have more than one rank (with pure
+   * Ulysses or pure ring the sp group itself plays that part).
+   */
+  commGroups(): CommGroup[] {
+    const { tp, pp, sp, ep, ulysses } = this.spec;
+    const named = (kind: GroupKind, prefix: string) => this.groups(kind).map((ranks) => ({ name: `${prefix}${ranks[0]}`, ranks }));
+    const usp = sp > 1 && ulysses > 1 && ulysses < sp;
+    return [
+      ...(tp > 1 ? named('tp', 'tp') : []),
+      ...(pp > 1 ? named('pp', 'pp') : []),
+      ...(ep > 1 ? named('ep', 'ep') : []),
+      ...(sp > 1 ? named('sp', 'sp') : []),
+      ...(usp ? named('ulysses', 'uly') : []),
+      ...(usp ? named('ring', 'ring') : []),
+    ];
+  }
+
+  /** Which of commGroups() a rank talks over, and its pipeline neighbours (as ranks of its pp group). */
+  links(rank: number): RankLinks {
+    const p = this.place(rank);
+    const { tp, pp, sp, ep, ulysses } = this.spec;
+    // With sp_impl=ulysses the Ulysses group is the sp group; with ring, the ring is.
+    const spName = sp > 1 ? `sp${p.spGroup[0]}` : null;
+    return {
+      tp: tp > 1 ? `tp${p.tpGroup[0]}` : null,
+      pp: pp > 1 ? `pp${p.ppGroup[0]}` : null,
+      ep: ep > 1 ? `ep${p.epGroup[0]}` : null,
+      sp: spName,
+      ulysses: ulysses <= 1 ? null : ulysses === sp ? spName : `uly${p.ulyssesGroup[0]}`,
+      ring: sp / ulysses <= 1 ? null : ulysses === 1 ? spName : `ring${p.ringGroup[0]}`,
+      prev: pp > 1 && p.prev !== null ? p.coord.pp - 1 : null,
+      next: pp > 1 && p.next !== null ? p.coord.pp + 1 : null,
+    };
   }
 
   /** `TP(2)-SP(1)-PP(2)-DP(2)`, innermost axis first; `-EP(n)` appended when ep > 1. */

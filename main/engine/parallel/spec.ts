@@ -10,6 +10,11 @@
  *   micro=M              pipeline micro-batches (default pp)
  *   sp_impl=ulysses|ring|usp|megatron   (default ulysses)
  *   ulysses=U            the Ulysses degree inside sp; only with sp_impl=usp, U divides sp
+ *   ring_chunks=zigzag|naive   how ring attention cuts the sequence (default zigzag)
+ *   ep_tp=share|allreduce      how the tp ranks of an ep group split MoE work
+ *                        (parallel/ep/plan.ts): `share` (default) splits the
+ *                        tokens and all-gathers; `allreduce` runs every rank's
+ *                        experts on all tokens and all-reduces — only when tp = ep
  *
  * world = dp·pp·tp·sp. ep shards experts over ranks of one stage, so it must
  * divide dp·tp·sp. Megatron sequence parallelism runs on the tp ranks and is
@@ -38,6 +43,8 @@ export interface ParallelSpec {
   ulysses: number;
   /** how ring attention (sp_impl=ring|usp) cuts the sequence: zigzag (causally balanced, default) or naive contiguous chunks */
   ringChunks: 'zigzag' | 'naive';
+  /** how the tp ranks of an ep group split the MoE work: token shares + all-gather (default), or all tokens + all-reduce (tp = ep) */
+  epTp: 'share' | 'allreduce';
   /** dp·pp·tp·sp ranks */
   world: number;
 }
@@ -58,6 +65,8 @@ export type SpecErrorCode =
   | 'ulysses-divides'
   | 'usp-needs-ulysses'
   | 'megatron-with-sp'
+  | 'bad-ep-tp'
+  | 'ep-tp-needs-tp-eq-ep'
   | 'world-too-large'
   | 'model-mismatch'
   | 'unsupported';
@@ -76,13 +85,13 @@ export class SpecError extends Error {
 /** Largest world a spec may ask for (ranks are processes on one or few hosts). */
 export const MAX_WORLD = 64;
 
-const KEYS = ['dp', 'pp', 'tp', 'sp', 'ep', 'micro', 'sp_impl', 'ulysses', 'ring_chunks'] as const;
+const KEYS = ['dp', 'pp', 'tp', 'sp', 'ep', 'micro', 'sp_impl', 'ulysses', 'ring_chunks', 'ep_tp'] as const;
 type Key = (typeof KEYS)[number];
 const SP_IMPLS: readonly SpImpl[] = ['ulysses', 'ring', 'usp', 'megatron'];
 
 /** The spec of one worker: every degree 1. */
 export const SINGLE: ParallelSpec = Object.freeze({
-  dp: 1, pp: 1, tp: 1, sp: 1, ep: 1, micro: 1, spImpl: 'ulysses', ulysses: 1, ringChunks: 'zigzag', world: 1,
+  dp: 1, pp: 1, tp: 1, sp: 1, ep: 1, micro: 1, spImpl: 'ulysses', ulysses: 1, ringChunks: 'zigzag', epTp: 'share', world: 1,
 });
 
 /** Parse and check a spec string; throws SpecError with an actionable message. */
@@ -110,7 +119,7 @@ export function parseSpec(text: string): ParallelSpec {
   }
   if (values.size === 0) throw new SpecError('empty', "empty parallel spec; write 'single' or degrees such as 'tp=2'");
 
-  const degree = (key: Exclude<Key, 'sp_impl' | 'ring_chunks'>): number | undefined => {
+  const degree = (key: Exclude<Key, 'sp_impl' | 'ring_chunks' | 'ep_tp'>): number | undefined => {
     const v = values.get(key);
     return v === undefined ? undefined : parseDegree(key, v);
   };
@@ -165,12 +174,13 @@ export function parseSpec(text: string): ParallelSpec {
       `ep=${ep} does not divide dp·tp·sp = ${stageRanks} (experts are sharded over the ranks of one stage); use ep ∈ {${divisorList(stageRanks)}}`,
     );
   }
-  return { dp, pp, tp, sp, ep, micro, spImpl, ulysses, ringChunks, world };
+  const epTp = parseEpTp(values.get('ep_tp'), tp, ep);
+  return { dp, pp, tp, sp, ep, micro, spImpl, ulysses, ringChunks, epTp, world };
 }
 
 /**
  * Canonical form: keys in the order dp, pp, tp, sp, ep, micro, sp_impl,
- * ulysses, defaults left out; `single` when nothing differs from the default.
+ * ulysses, ring_chunks, ep_tp, defaults left out; `single` when nothing differs from the default.
  * parseSpec(formatSpec(s)) deep-equals s.
  */
 export function formatSpec(spec: ParallelSpec): string {
@@ -180,6 +190,7 @@ export function formatSpec(spec: ParallelSpec): string {
   if (spec.spImpl !== 'ulysses') parts.push(`sp_impl=${spec.spImpl}`);
   if (spec.spImpl === 'usp') parts.push(`ulysses=${spec.ulysses}`);
   if (spec.ringChunks === 'naive') parts.push('ring_chunks=naive');
+  if (spec.epTp === 'allreduce') parts.push('ep_tp=allreduce');
   return parts.length === 0 ? 'single' : parts.join(',');
 }
 
@@ -207,6 +218,17 @@ function parseSpImpl(value: string | undefined): SpImpl {
     throw new SpecError('bad-sp-impl', `unknown sp_impl '${value}'; use ${SP_IMPLS.join(', ')}`);
   }
   return v as SpImpl;
+}
+
+/** ep_tp: only meaningful where the tp ranks of an ep group could split the work either way (tp = ep > 1). */
+function parseEpTp(value: string | undefined, tp: number, ep: number): ParallelSpec['epTp'] {
+  if (value === undefined) return 'share';
+  const v = value.toLowerCase();
+  if (v !== 'share' && v !== 'allreduce') throw new SpecError('bad-ep-tp', `unknown ep_tp '${value}'; use share or allreduce`);
+  if (v === 'allreduce' && (ep < 2 || tp !== ep)) {
+    throw new SpecError('ep-tp-needs-tp-eq-ep', `ep_tp=allreduce runs each rank's experts on all tokens and all-reduces over the tp group, so it needs tp = ep > 1 (got tp=${tp}, ep=${ep}); e.g. 'tp=2,ep=2,ep_tp=allreduce', or drop ep_tp`);
+  }
+  return v;
 }
 
 function divisorList(n: number): string {

@@ -19,6 +19,11 @@ import type { ModelConfig } from '../model/types';
 import { MAX_WORLD, SpecError, usedAxes, type Axis, type ParallelSpec, type SpImpl } from './spec';
 import { divisors, splitSizes } from './split';
 
+/** Axes this build executes; the spec parser accepts the full grammar and refuses the rest clearly. */
+export const SUPPORTED_AXES: readonly Axis[] = ['dp', 'pp', 'tp', 'sp', 'ep'];
+/** sp_impl values this build executes. */
+export const SUPPORTED_SP_IMPL: readonly SpImpl[] = ['ulysses', 'ring', 'usp', 'megatron'];
+
 export interface ValidateOptions {
   /** axes this build can run; a spec using any other axis is refused */
   supported?: Axis[];
@@ -138,7 +143,7 @@ function checkEp(spec: ParallelSpec, c: ModelConfig, modelName: string): void {
   if (experts % ep !== 0) {
     throw new SpecError('model-mismatch', `ep=${ep} does not divide the ${experts} experts; use ep ∈ {${validDegrees(experts).join(',')}}`);
   }
-  // EP token classes (parallel/expert.ts): tp ranks in one ep group share tokens and split them.
+  // EP token classes (parallel/ep/plan.ts): tp ranks in one ep group share tokens and split them.
   if (spec.tp > 1 && spec.tp % ep !== 0 && ep % spec.tp !== 0) {
     throw new SpecError('unsupported', `ep=${ep} with tp=${spec.tp}: one must divide the other; use ep ∈ {${[...validDegrees(spec.tp), ...[2, 4, 8].map((k) => k * spec.tp)].filter((d) => d > 1 && experts % d === 0).join(',')}}`);
   }

@@ -7,14 +7,13 @@
  * only the int64 masking ops of the vocab-parallel embedding — GreaterOrEqual,
  * Less, Sub, Where — everything else, GroupQueryAttention included, runs on
  * the GPU). Errors from a GPU provider are rethrown as DeviceError with one
- * line that says what to do (see devices.ts).
+ * line that says what to do (see providers.ts).
  */
 import * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { explainDeviceError, ortBinDir, providerLibrary } from './devices';
-
-export type DeviceKind = 'cpu' | 'webgpu' | 'cuda';
+import type { DeviceKind } from '../types';
+import { explainDeviceError, ortBinDir, providerLibrary } from './providers';
 
 export interface SessionConfig {
   device: DeviceKind;

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { buildSegment, groupPieces } from '../../../main/engine/graph/segments';
-import { loadShardPieces } from '../../../main/engine/runtime/shard';
+import { loadShardPieces } from '../../../main/engine/rank/load-shard';
 import { Executor } from '../../../main/engine/runtime/executor';
 import { ropeCosSin } from '../../../main/engine/model/rope';
 import { ReferenceModel, referenceGreedy } from '../../../main/engine/reference/forward';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { route } from '../../../main/engine/parallel/route';
+import { route } from '../../../main/engine/parallel/dp/route';
 
 describe('data-parallel routing', () => {
   it('round-robin continues across requests', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { chunkCount, isSplit, ownerOf, runTokens, seqRuns } from '../../../main/engine/parallel/sequence';
-import { mergePartials } from '../../../main/engine/worker/sp-attention';
+import { chunkCount, isSplit, ownerOf, runTokens, seqRuns } from '../../../main/engine/parallel/sp/layout';
+import { mergePartials } from '../../../main/engine/parallel/sp/ring';
 
 describe('sequence layout', () => {
   it('zigzag gives rank s chunks s and 2n−1−s, so causal work is balanced', () => {

@@ -13,7 +13,8 @@ function errorOf(text: string): SpecError {
 
 describe('parseSpec', () => {
   it('parses single and degrees with defaults', () => {
-    expect(parseSpec('single')).toEqual({ dp: 1, pp: 1, tp: 1, sp: 1, ep: 1, micro: 1, spImpl: 'ulysses', ulysses: 1, ringChunks: 'zigzag', world: 1 });
+    expect(parseSpec('single')).toEqual({ dp: 1, pp: 1, tp: 1, sp: 1, ep: 1, micro: 1, spImpl: 'ulysses', ulysses: 1, ringChunks: 'zigzag', epTp: 'share', world: 1 });
+    expect(parseSpec('tp=2,ep=2,ep_tp=allreduce')).toMatchObject({ tp: 2, ep: 2, epTp: 'allreduce', world: 2 });
     expect(parseSpec('dp=2,tp=2')).toMatchObject({ dp: 2, tp: 2, pp: 1, world: 4, micro: 1 });
     expect(parseSpec('pp=4')).toMatchObject({ pp: 4, micro: 4, world: 4 });
     expect(parseSpec('pp=2,micro=8')).toMatchObject({ pp: 2, micro: 8 });
@@ -35,7 +36,10 @@ describe('parseSpec', () => {
     [' , ', 'empty', /empty/],
     ['sp=2,sp_impl=ring,ring_chunks=spiral', 'bad-ring-chunks', /^unknown ring_chunks 'spiral'; use zigzag or naive$/],
     ['sp=2,ring_chunks=naive', 'ring-chunks-without-ring', /ring_chunks only applies to sp_impl=ring or usp/],
-    ['xp=2', 'unknown-key', /^unknown key 'xp' in 'xp=2'; use dp, pp, tp, sp, ep, micro, sp_impl, ulysses, ring_chunks$/],
+    ['xp=2', 'unknown-key', /^unknown key 'xp' in 'xp=2'; use dp, pp, tp, sp, ep, micro, sp_impl, ulysses, ring_chunks, ep_tp$/],
+    ['tp=2,ep=2,ep_tp=sum', 'bad-ep-tp', /^unknown ep_tp 'sum'; use share or allreduce$/],
+    ['dp=2,ep=2,ep_tp=allreduce', 'ep-tp-needs-tp-eq-ep', /needs tp = ep > 1 \(got tp=1, ep=2\)/],
+    ['tp=2,ep_tp=allreduce', 'ep-tp-needs-tp-eq-ep', /needs tp = ep > 1/],
     ['tp', 'syntax', /expected key=value, got 'tp'/],
     ['tp=two', 'bad-number', /tp=two is not a whole number/],
     ['tp=1.5', 'bad-number', /not a whole number/],
@@ -78,7 +82,7 @@ describe('formatSpec', () => {
   it('round-trips', () => {
     const texts = [
       'single', 'dp=2,tp=2', 'pp=2,tp=2', 'dp=2,pp=2,tp=2', 'dp=2,ep=2', 'tp=2,ep=2', 'pp=3,micro=6',
-      'sp=4,sp_impl=ring', 'sp=8,sp_impl=usp,ulysses=2', 'tp=2,sp_impl=megatron', 'micro=3', 'sp=2,sp_impl=usp,ulysses=1',
+      'sp=4,sp_impl=ring', 'sp=8,sp_impl=usp,ulysses=2', 'tp=2,sp_impl=megatron', 'micro=3', 'sp=2,sp_impl=usp,ulysses=1', 'tp=2,ep=2,ep_tp=allreduce',
     ];
     for (const t of texts) {
       const spec = parseSpec(t);

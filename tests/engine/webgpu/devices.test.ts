@@ -5,18 +5,11 @@
  * placement, session options per device and the verify tolerances.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  DeviceError,
-  explainDeviceError,
-  parseDeviceList,
-  parseNvidiaSmi,
-  parsePciDisplays,
-  placeRanks,
-  providerFacts,
-  vulkanIcds,
-} from '../../../main/engine/runtime/devices';
+import { DeviceError, explainDeviceError, providerFacts } from '../../../main/engine/runtime/providers';
+import { parseNvidiaSmi, parsePciDisplays, vulkanIcds } from '../../../main/engine/runtime/gpus';
+import { parseDeviceList, placeRanks } from '../../../main/engine/host/placement';
 import { sessionOptions } from '../../../main/engine/runtime/ort';
-import { toleranceFor } from '../../../main/engine/verify';
+import { toleranceFor } from '../../../main/engine/host/verify';
 
 // Observed with onnxruntime-node 1.30.0 (linux-x64) here.
 const CUDA_ABSENT = 'OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library';

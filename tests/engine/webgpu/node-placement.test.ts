@@ -11,14 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { nodePlacements, parseNodePlacements, probeProvider } from '../../../main/engine/runtime/devices';
+import { nodePlacements, parseNodePlacements, probeProvider } from '../../../main/engine/runtime/probe';
 import { ensurePreset, writeSyntheticModel } from '../../../main/engine/model/synth';
 import { presetConfig } from '../../../main/engine/model/presets';
 import { loadModelConfig } from '../../../main/engine/model/config';
 import { WeightStore } from '../../../main/engine/model/weights';
 import { ropeCosSin } from '../../../main/engine/model/rope';
 import { buildSegment, groupPieces } from '../../../main/engine/graph/segments';
-import { loadShardPieces } from '../../../main/engine/runtime/shard';
+import { loadShardPieces } from '../../../main/engine/rank/load-shard';
 
 const probe = await probeProvider('webgpu', { timeoutMs: 120_000 });
 const skipReason = probe.ok ? '' : ` — SKIPPED: no WebGPU adapter here (${probe.error}); install lavapipe with scripts/lavapipe.sh`;

@@ -1,0 +1,58 @@
+/**
+ * Pure: what each rank process is told at start — from the mesh (groups,
+ * links), the roles (shards), the placement (device ids) and the engine's
+ * options (threads, context, segment cut) to one RankInit per rank. The
+ * data plane (shared memory or sockets) is set up by the caller, in between.
+ */
+import type { DeviceKind } from '../types';
+import type { Mesh } from '../parallel/mesh';
+import type { RankRole } from '../parallel/plan';
+import type { WorldSetup } from '../comm/world';
+import type { RankInit } from '../rank/protocol';
+import type { Placement } from './placement';
+
+export interface LaunchOptions {
+  modelDir: string;
+  modelId: string;
+  device: DeviceKind;
+  threads: number;
+  /** cores of this machine (pinning needs one per thread of every rank) */
+  cores: number;
+  /** positions one sequence may fill */
+  maxSeq: number;
+  cut: RankInit['cut'];
+  /** spin-waiting intra-op threads (PARALAB_ORT_SPIN=1) */
+  spin: boolean;
+  /** some ranks are on other machines (no pinning: their cores are not ours) */
+  remote: boolean;
+}
+
+/** Threads per rank when not given: the cores shared out evenly, at least one. */
+export function defaultThreads(cores: number, world: number): number {
+  return Math.max(1, Math.floor(cores / world));
+}
+
+export function rankInits(mesh: Mesh, roles: RankRole[], placement: Placement, dataPlane: WorldSetup | null, o: LaunchOptions): RankInit[] {
+  const { spec } = mesh;
+  return roles.map((r) => ({
+    rank: r.rank,
+    world: spec.world,
+    modelDir: o.modelDir,
+    modelId: o.modelId,
+    plan: r.plan,
+    device: o.device,
+    ...(placement.deviceIds[r.rank] !== null ? { deviceId: placement.deviceIds[r.rank]! } : {}),
+    threads: o.threads,
+    // Spinning intra-op threads looked free but measured 10× slower decode
+    // with per-sublayer sessions: every session owns a thread pool, and idle
+    // pools spinning on 2 cores starve the busy one (docs/PERFORMANCE.md).
+    spin: o.spin,
+    pin: !o.remote && spec.world > 1 && spec.world * o.threads <= o.cores,
+    maxSeq: o.maxSeq,
+    cut: o.cut,
+    sampler: r.sampler,
+    micro: spec.pp > 1 ? spec.micro : 1,
+    dataPlane,
+    links: mesh.links(r.rank),
+  }));
+}
