@@ -147,7 +147,7 @@ describe.skipIf(!probe.ok)(`--device webgpu against the CPU single run${skipReas
   );
 });
 
-/** Live rank processes forked by this process (their cmdline names worker/rank). */
+/** Live rank processes forked by this process (their cmdline names rank/main). */
 function rankChildren(): number[] {
   const out: number[] = [];
   for (const d of readdirSync('/proc')) {
