@@ -9,13 +9,19 @@
 /** Where a rank computes. */
 export type DeviceKind = 'cpu' | 'webgpu' | 'cuda';
 
-/** How the sampler picks the next token (greedy breaks ties by the lowest id). */
+/** How the sampler picks the next token (sample/sampler.ts; greedy breaks ties by the lowest id). */
 export interface SamplingParams {
+  /** argmax; same as temperature 0 */
   greedy?: boolean;
+  /** default 1; 0 means greedy */
   temperature?: number;
+  /** 0 or absent: no top-k */
   topK?: number;
+  /** in (0, 1]; 1 or absent: no top-p */
   topP?: number;
+  /** 1 or absent: no penalty; must be > 0 */
   repetitionPenalty?: number;
+  /** the request's seed (per-sequence seeds are derived from it) */
   seed?: number;
 }
 

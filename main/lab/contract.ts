@@ -8,6 +8,9 @@
  * in payloads, no Node types. This file must not import anything from Node;
  * the types the engine owns (sampling, model summaries) come from
  * `main/engine/types.ts` and are re-exported here.
+ *
+ * Long (~350 lines) on purpose: the whole API a door carries, in one file,
+ * so a reader (and the renderer's compiler) sees every request and event.
  */
 
 export const LAB_API_VERSION = 1;

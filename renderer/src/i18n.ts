@@ -2,6 +2,9 @@
  * The UI's two languages (zh-CN, en): one typed message table per locale,
  * `t(key, params)` with `{name}` placeholders, and a reactive locale that
  * starts from navigator.language (or the last choice) and can be switched.
+ *
+ * Long because it is a dictionary: every string of the UI, twice, side by
+ * side so a translator sees both languages of a key together.
  */
 import { ref, watchEffect } from 'vue';
 

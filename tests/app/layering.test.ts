@@ -65,7 +65,7 @@ export const RULES: ((from: string, to: string) => string | null)[] = [
     inEngine(to, 'rank/') && from.startsWith(ENGINE) && !inEngine(from, 'rank/') && !(inEngine(from, 'host/') && /rank\/(protocol|channel)\.ts$/.test(to))
       ? 'only the host may import the rank side, and only its wire contract (rank/protocol.ts, rank/channel.ts)'
       : null,
-  (from, to) => (from === `${ENGINE}types.ts` ? 'engine/types.ts is the bottom floor: it imports nothing' : null),
+  (from) => (from === `${ENGINE}types.ts` ? 'engine/types.ts is the bottom floor: it imports nothing' : null),
   (from, to) => (inEngine(from, 'comm/') && !inEngine(to, 'comm/') ? 'comm/ is a ground floor: it imports only comm/' : null),
   (from, to) => (inEngine(from, 'model/') && !inEngine(to, 'model/') && to !== `${ENGINE}types.ts` ? 'model/ imports only model/ and engine/types.ts' : null),
   (from, to) => (inEngine(from, 'runtime/') && inEngine(to, 'parallel/') && to !== `${ENGINE}parallel/plan.ts` ? 'runtime/ runs every plan and imports no strategy (only the ShardPlan type)' : null),

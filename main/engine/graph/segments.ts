@@ -81,27 +81,8 @@ export function buildSegment(spec: SegmentSpec, rope: RopeTables): BuiltSegment 
     stream = { x: g.input('x', 'float32', ['batch', 'seq', hidden]), delta: takesDelta ? g.input('delta', 'float32', ['batch', 'seq', hidden]) : null };
   }
 
-  let seqlensK = '';
-  let totalLen = '';
-  let positions = '';
-  let mask = '';
-  let rowMask = '';
-  let cos = '';
-  let sin = '';
   const kernel = attn.length > 0 ? attnKernel(attn[0].s.headDim) : null;
-  if (kernel === 'gqa') {
-    seqlensK = g.input('seqlens_k', 'int32', ['batch']);
-    totalLen = g.input('total_len', 'int32', []);
-  } else if (kernel === 'ops') {
-    positions = g.input('positions', 'int64', ['batch', 'seq']);
-    mask = g.input('mask', 'float32', ['seq', 'total']);
-    // (B,1,S,T) per-row mask of a ragged batch (continuous batching); (1,1,1,1) zeros for a plain one
-    rowMask = g.input('row_mask', 'float32', ['row_b', 1, 'row_s', 'row_t']);
-  }
-  if (kernel) {
-    cos = g.init('rope.cos', rope.cos, [rope.maxSeq, rope.cos.length / rope.maxSeq]);
-    sin = g.init('rope.sin', rope.sin, [rope.maxSeq, rope.sin.length / rope.maxSeq]);
-  }
+  const attnIo = kernel ? attentionInputs(g, kernel, rope) : null;
 
   let logits = '';
   for (const piece of spec.pieces) {
@@ -113,7 +94,7 @@ export function buildSegment(spec: SegmentSpec, rope: RopeTables): BuiltSegment 
         const l = piece.layer;
         const pk = g.input(pastK(l), 'float32', ['batch', kvHeads, 'past', headDim]);
         const pv = g.input(pastV(l), 'float32', ['batch', kvHeads, 'past', headDim]);
-        const r = emitAttention(g, `l${l}.attn`, piece.w, piece.s, { ...stream, pastK: pk, pastV: pv, seqlensK, totalLen, positions, mask, rowMask, cos, sin });
+        const r = emitAttention(g, `l${l}.attn`, piece.w, piece.s, { ...stream, pastK: pk, pastV: pv, ...attnIo! });
         g.node('Identity', [r.presentK], [presentK(l)]);
         g.node('Identity', [r.presentV], [presentV(l)]);
         g.output(presentK(l), 'float32', ['batch', kvHeads, 'total', headDim]);
@@ -163,6 +144,25 @@ export function buildSegment(spec: SegmentSpec, rope: RopeTables): BuiltSegment 
     kernel,
     kvHeads: attn[0]?.s.kvHeads ?? 0,
     headDim: attn[0]?.s.headDim ?? 0,
+  };
+}
+
+/**
+ * The step inputs a segment with attention declares (once, shared by its
+ * layers) and the RoPE tables it carries: GQA takes lengths; the standard-op
+ * kernel takes positions, the causal mask and a per-row mask (ragged batches).
+ */
+function attentionInputs(g: GraphBuilder, kernel: AttnKernel, rope: RopeTables) {
+  const gqa = kernel === 'gqa';
+  return {
+    seqlensK: gqa ? g.input('seqlens_k', 'int32', ['batch']) : '',
+    totalLen: gqa ? g.input('total_len', 'int32', []) : '',
+    positions: gqa ? '' : g.input('positions', 'int64', ['batch', 'seq']),
+    mask: gqa ? '' : g.input('mask', 'float32', ['seq', 'total']),
+    // (B,1,S,T) per-row mask of a ragged batch (continuous batching); (1,1,1,1) zeros for a plain one
+    rowMask: gqa ? '' : g.input('row_mask', 'float32', ['row_b', 1, 'row_s', 'row_t']),
+    cos: g.init('rope.cos', rope.cos, [rope.maxSeq, rope.cos.length / rope.maxSeq]),
+    sin: g.init('rope.sin', rope.sin, [rope.maxSeq, rope.sin.length / rope.maxSeq]),
   };
 }
 

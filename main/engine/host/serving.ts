@@ -43,150 +43,195 @@ interface Pending extends ServeRequest {
   out: ServedRequest;
 }
 
+/** One data-parallel replica's running batch and queue. */
+interface Lane {
+  d: number;
+  replica: Replica;
+  waiting: Pending[];
+  /** requests in the ranks' row order */
+  rows: Pending[];
+  /** ids of rows that finished and leave before the next step */
+  leave: number[];
+  wake: (() => void) | null;
+}
+
 /** Serve `reqs` (arrival times relative to now) with continuous batching on `engine`. */
 export async function serve(engine: Engine, reqs: ServeRequest[], o: ServeOptions = {}): Promise<ServeResult> {
-  const maxBatch = Math.max(1, o.maxBatch ?? 16);
   for (const r of reqs) {
     if (r.prompt.length === 0) throw new Error('a serving request has an empty prompt; give at least one token');
     engine.checkTokens(r.prompt);
     engine.checkFits(r.prompt.length, r.maxNewTokens);
   }
   if (new Set(reqs.map((r) => r.id)).size !== reqs.length) throw new Error('serving requests need distinct ids');
-  const replicas = engine.replicas;
   const pool = `pool-${engine.nextBatchId()}`;
-  const notes: string[] = [];
   // Every rank of every replica opens the pool; a rank whose executor keeps
   // per-batch state outside the KV cache (SP / MoE blocks) says it cannot.
-  const opened = await Promise.all(replicas.flatMap((rep) => rep.ranks.map((r) => engine.cluster.request(r, { type: 'serve-open', pool }))));
+  const opened = await Promise.all(engine.replicas.flatMap((rep) => rep.ranks.map((r) => engine.cluster.request(r, { type: 'serve-open', pool }))));
   const refused = opened.find((x) => !x.ragged);
   if (refused) {
     await closePools(engine, pool);
-    notes.push(`continuous batching is not available for '${formatSpec(engine.spec)}' (${refused.reason}); requests ran one at a time per replica`);
-    return { ...(await serveOneAtATime(engine, reqs, o)), notes };
+    const note = `continuous batching is not available for '${formatSpec(engine.spec)}' (${refused.reason}); requests ran one at a time per replica`;
+    return { ...(await serveOneAtATime(engine, reqs, o)), notes: [note] };
   }
-
-  const t0 = performance.now();
-  const now = () => performance.now() - t0;
-  const eos = eosSet(engine.config, o);
-  const steps: ServeStepLog[] = [];
-  const total = reqs.length;
-  let finished = 0;
-  const all: Pending[] = reqs.map((r) => ({ ...r, out: { id: r.id, arrivalMs: r.arrivalMs, firstScheduledMs: NaN, tokenMs: [], tokens: [], promptLen: r.prompt.length, finish: 'length', replica: -1 } }));
-
-  interface Lane {
-    d: number;
-    replica: Replica;
-    waiting: Pending[];
-    /** request ids in the ranks' row order */
-    rows: Pending[];
-    leave: number[];
-    wake: (() => void) | null;
-  }
-  const lanes: Lane[] = replicas.map((replica, d) => ({ d, replica, waiting: [], rows: [], leave: [], wake: null }));
-  const load = lanes.map(() => 0);
-  const counter = { next: 0 };
-  let dispatched = 0;
-  let failure: unknown = null;
-
-  // Arrivals: one timer at a time, for the earliest request still to come.
-  // When it fires, every request whose arrival time has come is routed in the
-  // same tick, so requests arriving together are admitted together (one
-  // prefill step when their lengths match) however late the timer fires.
-  const pending = [...all].sort((a, b) => a.arrivalMs - b.arrivalMs);
-  let timer: NodeJS.Timeout | null = null;
-  const pump = () => {
-    timer = null;
-    const woken = new Set<Lane>();
-    while (pending.length > 0 && pending[0].arrivalMs <= now()) {
-      const r = pending.shift()!;
-      const d = route('least-loaded', 1, load, counter)[0];
-      r.out.replica = d;
-      lanes[d].waiting.push(r);
-      dispatched++;
-      woken.add(lanes[d]);
-    }
-    for (const l of dispatched === total ? lanes : woken) l.wake?.();
-    if (pending.length > 0) timer = setTimeout(pump, Math.max(0, pending[0].arrivalMs - now()));
-  };
-  timer = setTimeout(pump, Math.max(0, (pending[0]?.arrivalMs ?? 0) - now()));
-
-  /** Record the sampled tokens of `seqs`; the ones that end go to `lane.leave`. */
-  const take = (lane: Lane, seqs: Pending[], tokens: number[], at: number) => {
-    seqs.forEach((r, i) => {
-      r.out.tokenMs.push(at);
-      if (!takeToken(r.out, tokens[i], { eos, maxNewTokens: r.maxNewTokens })) return;
-      lane.leave.push(r.id);
-      load[lane.d]--;
-      finished++;
-      o.onFinish?.(r.out, finished, total);
-    });
-  };
-
-  const runLane = async (lane: Lane) => {
-    const step = async (msg: RankRequest<'serve-prefill' | 'serve-step'>, B: number, S: number) => {
-      const [results] = await stepLane(engine, [lane.replica], () => msg, { B, S }, stepTimeoutMs(B * S));
-      return results[lane.replica.ranks.indexOf(lane.replica.sampler)].tokens!;
-    };
-    for (;;) {
-      if (failure) return;
-      const running = lane.rows.length - lane.leave.length;
-      if (lane.waiting.length > 0 && running < maxBatch) {
-        // Drop the finished rows first (the ranks do the same, in the same order).
-        const leave = lane.leave;
-        lane.rows = lane.rows.filter((r) => !leave.includes(r.id));
-        lane.leave = [];
-        const S = lane.waiting[0].prompt.length;
-        const group: Pending[] = [];
-        for (const r of lane.waiting) if (r.prompt.length === S && group.length < maxBatch - lane.rows.length) group.push(r);
-        lane.waiting = lane.waiting.filter((r) => !group.includes(r));
-        const start = now();
-        for (const r of group) r.out.firstScheduledMs = start;
-        const sampling: SeqSampling[] = group.map((r) => ({ params: r.sampling ?? { greedy: true }, seed: (r.seed ?? r.id * 7919) >>> 0 }));
-        const tokens = await step({ type: 'serve-prefill', pool, leave, ids: group.map((r) => r.id), sampling, S, tokens: Int32Array.from(group.flatMap((r) => r.prompt)), trace: engine.meter.tracing }, group.length, S);
-        const end = now();
-        steps.push({ replica: lane.d, kind: 'prefill', startMs: start, endMs: end, batch: group.length, S });
-        lane.rows.push(...group);
-        take(lane, group, tokens, end);
-        continue;
-      }
-      if (running > 0) {
-        const leave = lane.leave;
-        lane.rows = lane.rows.filter((r) => !leave.includes(r.id));
-        lane.leave = [];
-        const B = lane.rows.length;
-        const start = now();
-        const tokens = await step({ type: 'serve-step', pool, leave, tokens: Int32Array.from(lane.rows.map((r) => r.out.tokens[r.out.tokens.length - 1])), trace: engine.meter.tracing }, B, 1);
-        const end = now();
-        steps.push({ replica: lane.d, kind: 'decode', startMs: start, endMs: end, batch: B, S: 1 });
-        take(lane, lane.rows, tokens, end);
-        continue;
-      }
-      if (dispatched === total && lane.waiting.length === 0) return;
-      await new Promise<void>((resolve) => {
-        lane.wake = () => {
-          lane.wake = null;
-          resolve();
-        };
-      });
-    }
-  };
-
+  const scheduler = new Scheduler(engine, pool, reqs, o);
   try {
-    await Promise.all(
-      lanes.map((l) =>
-        runLane(l).catch((e) => {
-          failure ??= e;
-          for (const x of lanes) x.wake?.();
-        }),
-      ),
-    );
-    if (failure) throw failure;
+    return await scheduler.run();
   } finally {
-    if (timer) clearTimeout(timer);
     await closePools(engine, pool);
   }
-  const durationMs = Math.max(0, ...all.map((r) => r.out.tokenMs[r.out.tokenMs.length - 1] ?? 0));
-  return { requests: all.map((r) => r.out), steps, durationMs, mode: 'continuous', notes };
+}
+
+class Scheduler {
+  private readonly t0 = performance.now();
+  private readonly maxBatch: number;
+  private readonly eos: Set<number>;
+  private readonly steps: ServeStepLog[] = [];
+  private readonly all: Pending[];
+  private readonly lanes: Lane[];
+  /** requests running or waiting per replica (what routing balances) */
+  private readonly load: number[];
+  private readonly counter = { next: 0 };
+  /** not yet arrived, by arrival time */
+  private readonly pending: Pending[];
+  private timer: NodeJS.Timeout | null = null;
+  private dispatched = 0;
+  private finished = 0;
+  private failure: unknown = null;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly pool: string,
+    reqs: ServeRequest[],
+    private readonly o: ServeOptions,
+  ) {
+    this.maxBatch = Math.max(1, o.maxBatch ?? 16);
+    this.eos = eosSet(engine.config, o);
+    this.all = reqs.map((r) => ({ ...r, out: { id: r.id, arrivalMs: r.arrivalMs, firstScheduledMs: NaN, tokenMs: [], tokens: [], promptLen: r.prompt.length, finish: 'length', replica: -1 } }));
+    this.lanes = engine.replicas.map((replica, d) => ({ d, replica, waiting: [], rows: [], leave: [], wake: null }));
+    this.load = this.lanes.map(() => 0);
+    this.pending = [...this.all].sort((a, b) => a.arrivalMs - b.arrivalMs);
+  }
+
+  private now(): number {
+    return performance.now() - this.t0;
+  }
+
+  async run(): Promise<ServeResult> {
+    this.timer = setTimeout(() => this.pump(), Math.max(0, (this.pending[0]?.arrivalMs ?? 0) - this.now()));
+    try {
+      await Promise.all(
+        this.lanes.map((l) =>
+          this.runLane(l).catch((e) => {
+            this.failure ??= e;
+            for (const x of this.lanes) x.wake?.();
+          }),
+        ),
+      );
+      if (this.failure) throw this.failure;
+    } finally {
+      if (this.timer) clearTimeout(this.timer);
+    }
+    const durationMs = Math.max(0, ...this.all.map((r) => r.out.tokenMs[r.out.tokenMs.length - 1] ?? 0));
+    return { requests: this.all.map((r) => r.out), steps: this.steps, durationMs, mode: 'continuous', notes: [] };
+  }
+
+  /**
+   * Arrivals: one timer at a time, for the earliest request still to come.
+   * When it fires, every request whose arrival time has come is routed in the
+   * same tick, so requests arriving together are admitted together (one
+   * prefill step when their lengths match) however late the timer fires.
+   */
+  private pump(): void {
+    this.timer = null;
+    const woken = new Set<Lane>();
+    while (this.pending.length > 0 && this.pending[0].arrivalMs <= this.now()) {
+      const r = this.pending.shift()!;
+      const d = route('least-loaded', 1, this.load, this.counter)[0];
+      r.out.replica = d;
+      this.lanes[d].waiting.push(r);
+      this.dispatched++;
+      woken.add(this.lanes[d]);
+    }
+    for (const l of this.dispatched === this.all.length ? this.lanes : woken) l.wake?.();
+    if (this.pending.length > 0) this.timer = setTimeout(() => this.pump(), Math.max(0, this.pending[0].arrivalMs - this.now()));
+  }
+
+  /** A replica's loop (vLLM V0's prefill-first policy): prefill what waits if there is room, else decode, else sleep until woken. */
+  private async runLane(lane: Lane): Promise<void> {
+    for (;;) {
+      if (this.failure) return;
+      const running = lane.rows.length - lane.leave.length;
+      if (lane.waiting.length > 0 && running < this.maxBatch) await this.prefill(lane);
+      else if (running > 0) await this.decode(lane);
+      else if (this.dispatched === this.all.length && lane.waiting.length === 0) return;
+      else await this.sleep(lane);
+    }
+  }
+
+  /** Until an arrival (or a failure elsewhere) wakes this lane. */
+  private sleep(lane: Lane): Promise<void> {
+    return new Promise<void>((resolve) => {
+      lane.wake = () => {
+        lane.wake = null;
+        resolve();
+      };
+    });
+  }
+
+  /** The finished rows drop out (the ranks do the same, in the same order); returns their ids for the message. */
+  private dropFinished(lane: Lane): number[] {
+    const leave = lane.leave;
+    lane.rows = lane.rows.filter((r) => !leave.includes(r.id));
+    lane.leave = [];
+    return leave;
+  }
+
+  /** Prefill the oldest waiting request with the other waiting ones of its prompt length; they join the running batch. */
+  private async prefill(lane: Lane): Promise<void> {
+    const leave = this.dropFinished(lane);
+    const S = lane.waiting[0].prompt.length;
+    const group: Pending[] = [];
+    for (const r of lane.waiting) if (r.prompt.length === S && group.length < this.maxBatch - lane.rows.length) group.push(r);
+    lane.waiting = lane.waiting.filter((r) => !group.includes(r));
+    const start = this.now();
+    for (const r of group) r.out.firstScheduledMs = start;
+    const sampling: SeqSampling[] = group.map((r) => ({ params: r.sampling ?? { greedy: true }, seed: (r.seed ?? r.id * 7919) >>> 0 }));
+    const tokens = await this.step(lane, { type: 'serve-prefill', pool: this.pool, leave, ids: group.map((r) => r.id), sampling, S, tokens: Int32Array.from(group.flatMap((r) => r.prompt)), trace: this.engine.meter.tracing }, group.length, S);
+    const end = this.now();
+    this.steps.push({ replica: lane.d, kind: 'prefill', startMs: start, endMs: end, batch: group.length, S });
+    lane.rows.push(...group);
+    this.take(lane, group, tokens, end);
+  }
+
+  /** One decode step for every running row. */
+  private async decode(lane: Lane): Promise<void> {
+    const leave = this.dropFinished(lane);
+    const B = lane.rows.length;
+    const start = this.now();
+    const last = Int32Array.from(lane.rows.map((r) => r.out.tokens[r.out.tokens.length - 1]));
+    const tokens = await this.step(lane, { type: 'serve-step', pool: this.pool, leave, tokens: last, trace: this.engine.meter.tracing }, B, 1);
+    const end = this.now();
+    this.steps.push({ replica: lane.d, kind: 'decode', startMs: start, endMs: end, batch: B, S: 1 });
+    this.take(lane, lane.rows, tokens, end);
+  }
+
+  /** Through the host's one step loop: every rank of the replica, metered; the sampler's tokens. */
+  private async step(lane: Lane, msg: RankRequest<'serve-prefill' | 'serve-step'>, B: number, S: number): Promise<number[]> {
+    const [results] = await stepLane(this.engine, [lane.replica], () => msg, { B, S }, stepTimeoutMs(B * S));
+    return results[lane.replica.ranks.indexOf(lane.replica.sampler)].tokens!;
+  }
+
+  /** Record the sampled tokens of `seqs`; the ones that end go to `lane.leave`. */
+  private take(lane: Lane, seqs: Pending[], tokens: number[], at: number): void {
+    seqs.forEach((r, i) => {
+      r.out.tokenMs.push(at);
+      if (!takeToken(r.out, tokens[i], { eos: this.eos, maxNewTokens: r.maxNewTokens })) return;
+      lane.leave.push(r.id);
+      this.load[lane.d]--;
+      this.finished++;
+      this.o.onFinish?.(r.out, this.finished, this.all.length);
+    });
+  }
 }
 
 async function closePools(engine: Engine, pool: string): Promise<void> {

@@ -9,13 +9,18 @@
  * Accepted on purpose and ignored: Mistral's `sliding_window` (exact as long
  * as a sequence is not longer than the window, which ParaLab's workloads are
  * not), dropout / initializer / cache fields.
+ *
+ * Longer than most files (~320 lines) on purpose: it is one parser, read top
+ * to bottom — family tables, the parts of a config, then parseHfConfig —
+ * and the field readers live apart in config-fields.ts.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { ModelError, errorText } from './errors';
 import type { ArchFamily, MoeConfig, ModelConfig, RopeScaling, WeightDtype } from './types';
+import { bool, invalid, isObject, nonNegInt, posInt, posNumber, show, tokenIds, unsupported } from './config-fields';
+import type { Json } from './config-fields';
 
-type Json = Record<string, unknown>;
 
 export interface ParseConfigOptions {
   /** file name or label used in error messages, e.g. "/models/x/config.json" */
@@ -63,73 +68,6 @@ const DTYPES: Record<string, WeightDtype> = {
   bfloat16: 'bfloat16',
   bf16: 'bfloat16',
 };
-
-// ---------------------------------------------------------------------------
-// field readers: each names the file and the field when it throws
-
-function invalid(source: string, field: string, what: string): ModelError {
-  return new ModelError('config-invalid', `${source}: field '${field}' ${what}; fix the file or re-download the model`);
-}
-
-function show(v: unknown): string {
-  const s = JSON.stringify(v);
-  return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
-}
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** A positive integer field; `fallback` when absent/null, error when absent and no fallback. */
-function posInt(c: Json, field: string, source: string, fallback?: number): number {
-  const v = c[field];
-  if (v === undefined || v === null) {
-    if (fallback !== undefined) return fallback;
-    throw invalid(source, field, 'is missing (a positive integer is required)');
-  }
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-    throw invalid(source, field, `must be a positive integer (found ${show(v)})`);
-  }
-  return v;
-}
-
-/** A positive finite number; `fallback` when absent/null, error when absent and no fallback. */
-function posNumber(c: Json, field: string, source: string, fallback?: number): number {
-  const v = c[field];
-  if (v === undefined || v === null) {
-    if (fallback !== undefined) return fallback;
-    throw invalid(source, field, 'is missing (a positive number is required)');
-  }
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    throw invalid(source, field, `must be a positive number (found ${show(v)})`);
-  }
-  return v;
-}
-
-function bool(c: Json, field: string, source: string, fallback: boolean): boolean {
-  const v = c[field];
-  if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'boolean') throw invalid(source, field, `must be true or false (found ${show(v)})`);
-  return v;
-}
-
-/** A token id field: a non-negative integer, an array of them, or null. */
-function tokenIds(c: unknown, field: string, source: string): number[] {
-  if (!isObject(c)) return [];
-  const v = c[field];
-  if (v === undefined || v === null) return [];
-  const list = Array.isArray(v) ? v : [v];
-  for (const id of list) {
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
-      throw invalid(source, field, `must be a token id or a list of token ids (found ${show(v)})`);
-    }
-  }
-  return list as number[];
-}
-
-function unsupported(source: string, what: string): ModelError {
-  return new ModelError('config-unsupported', `${source}: ${what}`);
-}
 
 // ---------------------------------------------------------------------------
 // the parts of a config
@@ -245,12 +183,6 @@ function moe(source: string, experts: number, topK: number, expertFfn: number, n
     throw invalid(source, 'num_experts_per_tok', `(${topK}) cannot exceed the number of experts (${experts})`);
   }
   return { experts, topK, expertFfn, normTopK, sharedExpertFfn };
-}
-
-function nonNegInt(c: Json, field: string, source: string): number {
-  const v = c[field];
-  if (v === undefined || v === null || v === 0) return 0;
-  return posInt(c, field, source);
 }
 
 /** Qwen-MoE can interleave dense layers; ModelConfig describes one layer kind only. */

@@ -25,8 +25,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ModelError, errorText } from './errors';
 import { paralabCacheDir } from './paths';
-import { writeSafetensors, type TensorToWrite } from './safetensors';
-import { publish, removeStaleTemps, toHfConfig, writeJson } from './synth';
+import { writeSafetensors, type TensorToWrite } from './safetensors-write';
+import { publish, removeStaleTemps, writeJson } from './synth';
+import { toHfConfig } from './hf-config';
 import type { ModelConfig } from './types';
 
 const HEADER_INTS = 7;

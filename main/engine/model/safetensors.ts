@@ -1,5 +1,5 @@
 /**
- * Reader and writer for the safetensors format.
+ * Reader for the safetensors format (the writer: safetensors-write.ts).
  *
  * Layout: u64 little-endian header length N, then N bytes of JSON
  * `{ "<name>": {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?: {..} }`,
@@ -10,31 +10,17 @@
  * file fails at load time with the file and tensor named, not halfway through
  * a run) and then reads tensors with positioned `fs.readSync`: a file is never
  * read whole, because models are GBs and tensor parallelism wants slices.
- *
- * The writer streams tensor by tensor into a temporary file and renames it
- * into place, so a crash never leaves a half-written file under the real name.
+
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { ModelError, errorText } from './errors';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './halfprec';
+import { DTYPE_BYTES, MAX_HEADER_BYTES, checkNoOverlap, corrupt, parseEntry, parseHeaderJson, parseMetadata, product } from './safetensors-header';
+import type { SafeDtype, TensorInfo } from './safetensors-header';
 
-/** Every dtype the format defines; only F32 / F16 / BF16 (and F64) convert to float32. */
-export const DTYPE_BYTES = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1,
-} as const;
-export type SafeDtype = keyof typeof DTYPE_BYTES;
+export type { SafeDtype, TensorInfo } from './safetensors-header';
 export type WritableDtype = 'F32' | 'F16' | 'BF16';
-
-export interface TensorInfo {
-  name: string;
-  dtype: SafeDtype;
-  shape: number[];
-  /** absolute byte range in the file */
-  begin: number;
-  end: number;
-}
+import { bf16ToF32, f16ToF32 } from './halfprec';
 
 /**
  * Part of a tensor to read. `rows` is a half-open range over dimension 0
@@ -46,10 +32,8 @@ export interface TensorSlice {
   cols?: [number, number];
 }
 
-/** The format caps headers at 100 MB; a bigger length means the file is not safetensors. */
-const MAX_HEADER_BYTES = 100_000_000;
 /** Scratch size for strided / converting reads: bounds the extra memory a read needs. */
-const CHUNK_BYTES = 8 << 20;
+export const CHUNK_BYTES = 8 << 20;
 /** fs.readSync / writeSync take at most 2 GiB per call. */
 const MAX_IO_BYTES = 1 << 30;
 
@@ -57,12 +41,6 @@ if (os.endianness() !== 'LE') {
   // Tensor data is little-endian and read through typed-array views.
   throw new Error('ParaLab reads safetensors through little-endian typed arrays; this machine is big-endian');
 }
-
-function corrupt(file: string, what: string): ModelError {
-  return new ModelError('safetensors-corrupt', `${file}: ${what}; re-download or re-export the model`);
-}
-
-const product = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 // ---------------------------------------------------------------------------
 // header parsing
@@ -79,60 +57,6 @@ function readHeaderLength(fd: number, file: string, size: number): number {
   return Number(n);
 }
 
-function parseHeaderJson(text: string, file: string): Record<string, unknown> {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw corrupt(file, `header is not valid JSON (${errorText(e)})`);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw corrupt(file, 'header is not a JSON object');
-  return json as Record<string, unknown>;
-}
-
-function isNatural(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-}
-
-/** Validates one header entry against the dtype size and the file size. */
-function parseEntry(name: string, raw: unknown, file: string, dataStart: number, size: number): TensorInfo {
-  const where = `tensor '${name}'`;
-  if (typeof raw !== 'object' || raw === null) throw corrupt(file, `${where}: header entry is not an object`);
-  const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
-  if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) {
-    throw new ModelError('unsupported-dtype', `${file}: ${where} has dtype ${JSON.stringify(dtype)}, which is not a safetensors dtype ParaLab knows (${Object.keys(DTYPE_BYTES).join(', ')}); re-export the model as F32, F16 or BF16`);
-  }
-  if (!Array.isArray(shape) || !shape.every(isNatural)) throw corrupt(file, `${where}: shape ${JSON.stringify(shape)} is not a list of sizes`);
-  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNatural) || offsets[0] > offsets[1]) {
-    throw corrupt(file, `${where}: data_offsets ${JSON.stringify(offsets)} is not a [begin, end] byte range`);
-  }
-  const need = product(shape) * DTYPE_BYTES[dtype as SafeDtype];
-  if (offsets[1] - offsets[0] !== need) {
-    throw corrupt(file, `${where}: data_offsets span ${offsets[1] - offsets[0]} bytes but shape [${shape.join(', ')}] of ${dtype} needs ${need}`);
-  }
-  const begin = dataStart + offsets[0];
-  const end = dataStart + offsets[1];
-  if (end > size) {
-    throw corrupt(file, `file is truncated (header says ${where} ends at byte ${end} but the file has ${size} bytes)`);
-  }
-  return { name, dtype: dtype as SafeDtype, shape: shape as number[], begin, end };
-}
-
-function checkNoOverlap(tensors: TensorInfo[], file: string): void {
-  const sorted = tensors.filter((t) => t.end > t.begin).sort((a, b) => a.begin - b.begin);
-  for (let i = 1; i < sorted.length; i++) {
-    const a = sorted[i - 1];
-    const b = sorted[i];
-    if (b.begin < a.end) throw corrupt(file, `tensors '${a.name}' and '${b.name}' overlap (bytes ${b.begin}..${a.end} belong to both)`);
-  }
-}
-
-function parseMetadata(raw: unknown, file: string): Record<string, string> {
-  if (raw === undefined || raw === null) return {};
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw corrupt(file, '__metadata__ is not an object');
-  return Object.fromEntries(Object.entries(raw as Record<string, unknown>).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
-}
-
 // ---------------------------------------------------------------------------
 // low-level IO
 
@@ -147,7 +71,8 @@ function readFully(fd: number, dst: Uint8Array, position: number, file: string):
   }
 }
 
-function writeFully(fd: number, src: Uint8Array): void {
+/** Writes all of `src` at the current position (in bounded pieces). */
+export function writeFully(fd: number, src: Uint8Array): void {
   let done = 0;
   while (done < src.byteLength) {
     done += fs.writeSync(fd, src, done, Math.min(src.byteLength - done, MAX_IO_BYTES));
@@ -341,99 +266,4 @@ export class SafetensorsFile {
 
 export function openSafetensors(file: string): SafetensorsFile {
   return SafetensorsFile.open(file);
-}
-
-// ---------------------------------------------------------------------------
-// writer
-
-export interface TensorToWrite {
-  name: string;
-  dtype: WritableDtype;
-  shape: number[];
-  /** the values, or a function producing them when the writer reaches this tensor (keeps memory to one tensor) */
-  data: Float32Array | (() => Float32Array);
-}
-
-export interface WriteOptions {
-  /** called after each tensor is written */
-  onTensor?: (index: number, count: number, name: string) => void;
-}
-
-const WRITE_BYTES: Record<WritableDtype, number> = { F32: 4, F16: 2, BF16: 2 };
-
-/** The JSON header, padded with spaces to a multiple of 8 bytes as the reference implementation does. */
-function buildHeader(tensors: TensorToWrite[], metadata: Record<string, string> | undefined): Buffer {
-  const header: Record<string, unknown> = {};
-  if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
-  let offset = 0;
-  for (const t of tensors) {
-    if (t.name === '__metadata__' || t.name in header) throw new Error(`writeSafetensors: duplicate or reserved tensor name '${t.name}'`);
-    if (!(t.dtype in WRITE_BYTES)) throw new Error(`writeSafetensors: tensor '${t.name}': dtype ${t.dtype} cannot be written (F32, F16, BF16)`);
-    const bytes = product(t.shape) * WRITE_BYTES[t.dtype];
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
-  const padded = Buffer.alloc(Math.ceil(json.length / 8) * 8, 0x20);
-  json.copy(padded);
-  const out = Buffer.alloc(8 + padded.length);
-  out.writeBigUInt64LE(BigInt(padded.length), 0);
-  padded.copy(out, 8);
-  return out;
-}
-
-/** Writes one tensor's values in `dtype`, converting in bounded chunks. */
-function writeTensorData(fd: number, t: TensorToWrite, data: Float32Array): void {
-  if (data.length !== product(t.shape)) {
-    throw new ModelError('shape-mismatch', `writeSafetensors: tensor '${t.name}' has ${data.length} values but shape [${t.shape.join(', ')}] needs ${product(t.shape)}`);
-  }
-  if (t.dtype === 'F32') {
-    writeFully(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    return;
-  }
-  const convert = t.dtype === 'F16' ? f32ToF16 : f32ToBf16;
-  const perChunk = CHUNK_BYTES / 2;
-  const scratch = new Uint16Array(Math.min(perChunk, data.length));
-  for (let i = 0; i < data.length; i += perChunk) {
-    const part = data.subarray(i, Math.min(i + perChunk, data.length));
-    const dst = scratch.subarray(0, part.length);
-    convert(part, dst);
-    writeFully(fd, new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength));
-  }
-}
-
-/**
- * Writes `tensors` to `file` atomically (temporary file in the same folder,
- * fsync, rename). Tensor data is produced and written one tensor at a time,
- * and the event loop gets a turn between tensors so progress can be reported.
- */
-export async function writeSafetensors(
-  file: string,
-  tensors: TensorToWrite[],
-  metadata?: Record<string, string>,
-  opts: WriteOptions = {},
-): Promise<void> {
-  const header = buildHeader(tensors, metadata);
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    writeFully(fd, header);
-    for (let i = 0; i < tensors.length; i++) {
-      const t = tensors[i];
-      writeTensorData(fd, t, typeof t.data === 'function' ? t.data() : t.data);
-      opts.onTensor?.(i, tensors.length, t.name);
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    try {
-      fs.closeSync(fd);
-    } catch {
-      // already closed
-    }
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
 }

@@ -19,21 +19,13 @@
  * at the best 64 tokens and falls back to a histogram of the logits (no full
  * sort) when the nucleus is larger. Scratch buffers are reused between calls (this is
  * synchronous code, so one set per process is enough).
+ *
+ * One file (~300 lines) because it is one pipeline: the fast paths (top-k
+ * heap, the 64-token nucleus probe, the histogram fallback) only make sense
+ * beside each other.
  */
+import type { SamplingParams } from '../types';
 import type { Rng } from './rng';
-
-export interface SamplingParams {
-  /** argmax; same as temperature 0 */
-  greedy?: boolean;
-  /** default 1; 0 means greedy */
-  temperature?: number;
-  /** 0 or absent: no top-k */
-  topK?: number;
-  /** in (0, 1]; 1 or absent: no top-p */
-  topP?: number;
-  /** 1 or absent: no penalty; must be > 0 */
-  repetitionPenalty?: number;
-}
 
 /** Pick the next token id from `logits` (V); `history` = prompt + generated ids (for the penalty). */
 export function sampleToken(logits: Float32Array, params: SamplingParams, history: readonly number[], rng: Rng): number {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModelConfig, parseHfConfig } from '../../../main/engine/model/config';
-import { toHfConfig } from '../../../main/engine/model/synth';
+import { toHfConfig } from '../../../main/engine/model/hf-config';
 import { paramCount, type ModelConfig } from '../../../main/engine/model/types';
 import { modelError, tmpDir } from './helpers';
 

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import {
   bf16ToNumber, f16BitsToF32Bits, f32BitsToBf16Bits, f32BitsToF16Bits, f16ToNumber, numberToBf16, numberToF16,
 } from '../../../main/engine/model/halfprec';
-import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../../../main/engine/model/safetensors';
+import { SafetensorsFile } from '../../../main/engine/model/safetensors';
+import { writeSafetensors, type TensorToWrite } from '../../../main/engine/model/safetensors-write';
 import { modelError, tmpDir } from './helpers';
 
 describe('half-precision conversions', () => {

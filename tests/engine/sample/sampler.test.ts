@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../../main/engine/sample/rng';
-import { argmax, penalized, sampleToken, topIds, type SamplingParams } from '../../../main/engine/sample/sampler';
+import { argmax, penalized, sampleToken, topIds } from '../../../main/engine/sample/sampler';
+import type { SamplingParams } from '../../../main/engine/types';
 
 const f32 = (xs: number[]) => Float32Array.from(xs);
 const logProbs = (ps: number[]) => f32(ps.map(Math.log));
