@@ -15,6 +15,8 @@ import { closeAllChats } from './lab/chat';
 
 const rendererFile = join(__dirname, '../renderer/index.html');
 const devServerUrl = app.isPackaged ? undefined : process.env['ELECTRON_RENDERER_URL'];
+/** The window icon (Linux; macOS and Windows take theirs from the bundle): resources/icons, shipped as extraResources when packaged. */
+const iconFile = app.isPackaged ? join(process.resourcesPath ?? '', 'icons', 'icon.png') : join(__dirname, '../../resources/icons/icon.png');
 /** true for our own page (packaged file or dev server), for IPC senders and navigations alike */
 const isAppPage = trustedSenderCheck(pathToFileURL(rendererFile).href, devServerUrl);
 
@@ -26,6 +28,7 @@ function createWindow(): BrowserWindow {
     minHeight: 600,
     show: false,
     title: 'ParaLab',
+    icon: iconFile,
     backgroundColor: '#111418',
     webPreferences: {
       preload: join(__dirname, '../preload/index.js'),

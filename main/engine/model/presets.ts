@@ -1,7 +1,8 @@
 /**
  * The built-in synthetic models (DESIGN.md "Model and execution"): their
- * configs, seeds and descriptions. synth.ts writes them to disk in Hugging
- * Face layout; nothing here touches the disk.
+ * shapes, seeds and descriptions are data, in resources/presets.json; this
+ * file turns them into configs and checks them once. synth.ts writes them to
+ * disk in Hugging Face layout; nothing here touches the disk.
  *
  * All presets share the ChatML byte-level tokenizer of bpe.ts (specials at
  * ids 0..3), RoPE theta 10000, RMSNorm eps 1e-5, 4096 positions and float32
@@ -11,6 +12,7 @@
 import { BOS_ID, EOS_ID, IM_END_ID } from './bpe';
 import { ModelError } from './errors';
 import type { ModelConfig } from './types';
+import presetData from '../../../resources/presets.json';
 
 /** Bump when anything that changes the written files changes (init scales, corpus, layout). */
 export const PRESET_VERSION = 1;
@@ -64,36 +66,27 @@ function synthConfig(s: Shape): ModelConfig {
   };
 }
 
-const PRESETS: Record<PresetId, PresetSpec> = {
-  'synth-llama-tiny': {
-    id: 'synth-llama-tiny',
-    name: 'Synthetic Llama (tiny)',
-    description: 'Llama layout, hidden 64, 4 layers, 8 heads / 4 KV heads, FFN 176, vocab 512: for tests',
-    seed: 0x7a11_0001,
-    config: synthConfig({ vocab: 512, hidden: 64, layers: 4, heads: 8, kvHeads: 4, ffn: 176 }),
-  },
-  'synth-moe-tiny': {
-    id: 'synth-moe-tiny',
-    name: 'Synthetic Mixtral (tiny)',
-    description: 'Mixtral layout, hidden 64, 4 layers, 8 heads / 4 KV heads, 8 experts top-2 of FFN 96, vocab 512: for tests',
-    seed: 0x7a11_0002,
-    config: synthConfig({ vocab: 512, hidden: 64, layers: 4, heads: 8, kvHeads: 4, ffn: 0, experts: { n: 8, topK: 2, ffn: 96 } }),
-  },
-  'synth-llama-small': {
-    id: 'synth-llama-small',
-    name: 'Synthetic Llama (small, ~155M)',
-    description: 'Llama layout, hidden 1024, 8 layers, 16 heads / 4 KV heads, FFN 2816, vocab 32000, untied: the benchmark shape',
-    seed: 0x7a11_0003,
-    config: synthConfig({ vocab: 32000, hidden: 1024, layers: 8, heads: 16, kvHeads: 4, ffn: 2816 }),
-  },
-  'synth-moe-small': {
-    id: 'synth-moe-small',
-    name: 'Synthetic Mixtral (small)',
-    description: 'Mixtral layout, hidden 768, 8 layers, 12 heads / 4 KV heads, 8 experts top-2 of FFN 1024, vocab 32000',
-    seed: 0x7a11_0004,
-    config: synthConfig({ vocab: 32000, hidden: 768, layers: 8, heads: 12, kvHeads: 4, ffn: 0, experts: { n: 8, topK: 2, ffn: 1024 } }),
-  },
-};
+interface PresetEntry {
+  id: string;
+  name: string;
+  description: string;
+  seed: number;
+  shape: Shape;
+}
+
+/** The presets of resources/presets.json, checked against PRESET_IDS (a mismatch is a packaging error, not a user's). */
+function loadPresets(entries: PresetEntry[]): Record<PresetId, PresetSpec> {
+  const ids = entries.map((e) => e.id);
+  if (ids.join() !== PRESET_IDS.join()) throw new Error(`resources/presets.json lists ${ids.join(', ')}; the engine knows ${PRESET_IDS.join(', ')}`);
+  return Object.fromEntries(
+    entries.map((e) => {
+      if (!Number.isInteger(e.seed) || e.shape.hidden % e.shape.heads !== 0) throw new Error(`resources/presets.json: preset ${e.id} has a bad seed or shape`);
+      return [e.id, { id: e.id as PresetId, name: e.name, description: e.description, seed: e.seed, config: synthConfig(e.shape) }];
+    }),
+  ) as Record<PresetId, PresetSpec>;
+}
+
+const PRESETS = loadPresets(presetData.presets);
 
 export function isPresetId(id: string): id is PresetId {
   return (PRESET_IDS as readonly string[]).includes(id);
