@@ -12,7 +12,8 @@ import { paramCount } from '../engine/model/types';
 import type { ModelConfig } from '../engine/model/types';
 import { formatSpec } from '../engine/parallel/spec';
 import type { RunRecord, TraceEvent } from './contract';
-import { commRows, hostFacts, rankTime, runId, runtimeVersions, type LedgerOp } from './record';
+import type { Expected, LedgerSummary } from '../engine/comm/ledger';
+import { commRows, hostFacts, rankTime, runId, runtimeVersions } from './record';
 import { workloadActivationPeak, type ShardShape } from './memory';
 import { buildTrace } from './trace';
 import { requestSpans, stepSpans } from './bench-measure';
@@ -22,9 +23,9 @@ import type { BenchOptions } from './bench-options';
 
 /** What the engine measured over the measured reps, taken before the correctness check adds its own steps. */
 export interface Snapshot {
-  ledgers: (Partial<Record<string, LedgerOp>> | null)[];
+  ledgers: (LedgerSummary | null)[];
   rankTimes: RankTime[];
-  expected: Partial<Record<string, Partial<LedgerOp>>>[];
+  expected: Expected[];
   spans: RankSpan[][];
   expertLoad: ExpertLoad | null;
   kvBytes: number[];
@@ -34,11 +35,10 @@ export interface Snapshot {
 /** Take the snapshot (the ledgers are asked of the ranks). */
 export async function snapshot(engine: Engine): Promise<Snapshot> {
   const mem = engine.cluster.memory();
-  const ledgers = (await engine.ledgers()) as Snapshot['ledgers'];
   return {
-    ledgers,
+    ledgers: await engine.ledgers(),
     rankTimes: engine.meter.rankTimes.map((t) => ({ ...t })),
-    expected: structuredClone(engine.meter.expected) as Snapshot['expected'],
+    expected: structuredClone(engine.meter.expected),
     spans: engine.meter.drainSpans(),
     expertLoad: engine.meter.expertLoad(),
     kvBytes: engine.meter.kvBytes(),

@@ -14,7 +14,10 @@ import type { SamplingParams } from '../types';
 import type { ModelConfig } from '../model/types';
 import type { RankRole } from '../parallel/plan';
 import { SpHistory } from '../parallel/sp/layout';
-import type { HostMsgType, RankRequest, SeqSampling, StepResult } from '../rank/protocol';
+import type { RankRequest, SeqSampling, StepResult } from '../rank/protocol';
+
+/** The requests that run a step (each answers with a StepResult). */
+type StepKind = 'step' | 'serve-prefill' | 'serve-step';
 import type { Cluster } from './cluster';
 import type { Meter, StepShape } from './meter';
 
@@ -91,8 +94,8 @@ export function takeToken(out: { tokens: number[]; finish: SeqOutput['finish'] }
  * Send one request to every rank of every member replica, wait for all of
  * them, account the step; results per member, in rank order.
  */
-export async function stepLane<K extends HostMsgType>(host: LoopHost, members: Replica[], req: (member: number) => RankRequest<K>, shape: StepShape, timeoutMs: number): Promise<StepResult[][]> {
-  const results = (await Promise.all(members.map((m, k) => Promise.all(m.ranks.map((r) => host.cluster.request(r, req(k), timeoutMs)))))) as StepResult[][];
+export async function stepLane(host: LoopHost, members: Replica[], req: (member: number) => RankRequest<StepKind>, shape: StepShape, timeoutMs: number): Promise<StepResult[][]> {
+  const results: StepResult[][] = await Promise.all(members.map((m, k) => Promise.all(m.ranks.map((r) => host.cluster.request(r, req(k), timeoutMs)))));
   host.meter.account(members.flatMap((m) => m.ranks), results.flat(), shape);
   return results;
 }
