@@ -7,14 +7,10 @@
  * turn it off. stdout is never touched, so `--json` output stays one document.
  */
 
-export interface ProgressState {
-  done: number;
-  total: number;
-  label: string;
-  message: string;
-  requestsDone?: number;
-  requestsTotal?: number;
-}
+import type { BenchProgress } from '../lab/bench-options';
+
+/** What a benchmark reports as it goes (lab/bench-options.ts). */
+export type ProgressState = BenchProgress;
 
 /** Fraction of the whole job done: finished specs plus the finished share of the current one. */
 export function fractionDone(s: ProgressState): number {
