@@ -7,6 +7,7 @@
  */
 import type { Engine, RankTime } from '../engine/host/engine';
 import type { RankSpan } from '../engine/rank/protocol';
+import { balancedness as loadBalancedness } from '../engine/parallel/ep/load';
 import type { ExpertLoad } from '../engine/parallel/ep/load';
 import { paramCount } from '../engine/model/types';
 import type { ModelConfig } from '../engine/model/types';
@@ -46,10 +47,10 @@ export async function snapshot(engine: Engine): Promise<Snapshot> {
   };
 }
 
-/** max ÷ mean of the tokens routed to each expert of one layer (1 = perfectly balanced). */
+/** max ÷ mean of the tokens routed to each expert of one layer (1 = perfectly balanced); 0 for a layer that routed nothing (JSON has no NaN). */
 export function balancedness(perExpert: number[]): number {
-  const mean = perExpert.reduce((a, b) => a + b, 0) / Math.max(1, perExpert.length);
-  return mean > 0 ? Math.max(...perExpert) / mean : 0;
+  const b = loadBalancedness(perExpert);
+  return Number.isNaN(b) ? 0 : b;
 }
 
 function shardShape(c: ModelConfig, engine: Engine, rank: number, layers: [number, number]): ShardShape {

@@ -1,7 +1,7 @@
 /**
  * Probe: how onnxruntime's CPU GroupQueryAttention handles a ragged batch —
  * rows with different past lengths in one right-padded KV buffer. Continuous
- * batching (main/engine/serving-kv.ts) relies on what this test pins down:
+ * batching (main/engine/rank/serving-pool.ts) relies on what this test pins down:
  *   - row b's new token is written at position seqlens_k[b] + 1 − S of the
  *     present buffer (its own past length), not at the buffer's end;
  *   - row b attends only to keys [0, seqlens_k[b]] (the padding after its

@@ -15,11 +15,11 @@ import type { ModelConfig } from '../model/types';
 import type { RankRole } from '../parallel/plan';
 import { SpHistory } from '../parallel/sp/layout';
 import type { RankRequest, SeqSampling, StepResult } from '../rank/protocol';
+import type { Cluster } from './cluster';
+import type { Meter, StepShape } from './meter';
 
 /** The requests that run a step (each answers with a StepResult). */
 type StepKind = 'step' | 'serve-prefill' | 'serve-step';
-import type { Cluster } from './cluster';
-import type { Meter, StepShape } from './meter';
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -129,6 +129,8 @@ export async function runLane(host: LoopHost, members: Replica[], seqs: number[]
   const sp = host.roles[members[0].ranks[0]].plan.sp;
   const spHist = sp && sp.size > 1 && sp.impl !== 'megatron' ? new SpHistory(sp.size, sp.ulysses, sp.chunking) : undefined;
   const eos = eosSet(host.config, o);
+  // how each sequence ends, built once (onToken carries the sequence's index in the prompts)
+  const rules: FinishRules[][] = seqs.map((mine) => mine.map((seq) => ({ eos, maxNewTokens: o.maxNewTokens, onToken: o.onToken && ((t: number) => o.onToken!(seq, t)) })));
   const V = host.config.vocabSize;
   const tokenMs: number[] = [];
   let prefillMs = 0;
@@ -145,11 +147,11 @@ export async function runLane(host: LoopHost, members: Replica[], seqs: number[]
       members.forEach((m, k) => {
         const r = results[k][m.ranks.indexOf(m.sampler)];
         const next = r.tokens!;
-        seqs[k].forEach((seq, i) => {
-          if (done[k][i]) return;
+        for (let i = 0; i < seqs[k].length; i++) {
+          if (done[k][i]) continue;
           if (r.logits) outputs[k][i].logits.push(r.logits.slice(i * V, (i + 1) * V));
-          done[k][i] = takeToken(outputs[k][i], next[i], { eos, maxNewTokens: o.maxNewTokens, onToken: o.onToken && ((t) => o.onToken!(seq, t)) });
-        });
+          done[k][i] = takeToken(outputs[k][i], next[i], rules[k][i]);
+        }
         inputs[k] = Int32Array.from(next);
       });
       len = 1;

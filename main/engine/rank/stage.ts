@@ -81,7 +81,7 @@ export async function runStage(exec: Executor, mb: MicroBatches, S: number, toke
     const state = mb.states[m];
     const sp: SpStepPlan | null = links.sp ? spStep(links.sp, state, S) : null;
     mg = links.megatron && links.tp ? megatronPlan(S, links.tp.size, state.length) : null;
-    const mine: Range[] = sp ? myRuns(links.sp!, sp) : [[0, S]];
+    const mine: Range[] = sp ? myRuns(links.sp!.rank, sp) : [[0, S]];
     const Sl = mine.reduce((n, [s, e]) => n + e - s, 0);
     // what crosses a pipeline boundary: my SP tokens, or my Megatron-SP shard
     const Sx = mg && mg.mode === 'split' ? mg.shards[links.tp!.rank][1] - mg.shards[links.tp!.rank][0] : Sl;

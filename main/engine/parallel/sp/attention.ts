@@ -40,6 +40,7 @@ import type { Range } from '../split';
 import { buildSpCore, buildSpOut, buildSpQkv } from './graphs';
 import { causalMask, concatAcc, emptyAcc, positionsOf, positionsTensor, shared, tiles } from './tiles';
 import type { Acc } from './tiles';
+import { myRuns } from './step';
 import type { SpStepPlan } from './step';
 import { KvCache, extent, mergeOverRing, ringPass, unpack } from './ring';
 import type { KvBlock } from './ring';
@@ -99,13 +100,13 @@ class SpAttentionBlock implements Block {
     let cache = state.blocks.get(this.name) as KvCache | undefined;
     if (!cache) state.blocks.set(this.name, (cache = new KvCache(B * this.nkv * D)));
 
-    const myRuns = plan.mode === 'split' ? plan.runs[this.spRank] : [[0, plan.S] as Range];
-    const Sl = myRuns.reduce((a, [s, e]) => a + e - s, 0);
+    const mine = myRuns(this.spRank, plan);
+    const Sl = mine.reduce((a, [s, e]) => a + e - s, 0);
     if (stream.x.length !== B * Sl * H) throw new Error(`${this.name}: got ${stream.x.length} floats of residual, expected ${B}×${Sl}×${H}`);
     const t0 = performance.now();
     const feeds: Record<string, ort.Tensor> = {
       x: new ort.Tensor('float32', stream.x, [B, Sl, H]),
-      positions: shared(plan, `pos:${this.spRank}`, () => positionsTensor(B, plan.past, myRuns)),
+      positions: shared(plan, `pos:${this.spRank}`, () => positionsTensor(B, plan.past, mine)),
     };
     if (!this.first) {
       if (!stream.delta) throw new Error(`${this.name}: missing the previous sublayer output`);
@@ -118,7 +119,7 @@ class SpAttentionBlock implements Block {
     const v = r1.v.data as Float32Array;
     const attn = plan.mode === 'split'
       ? await this.splitAttention(plan, g, step, q, k, v, Sl, cache)
-      : await this.replicatedAttention(plan, g, step, q, k, v, positionsOf(plan.past, myRuns), cache);
+      : await this.replicatedAttention(plan, g, step, q, k, v, positionsOf(plan.past, mine), cache);
 
     const t2 = performance.now();
     const r3 = await this.out.run({ attn: new ort.Tensor('float32', attn, [Sl, B, g.N * D]) });

@@ -57,9 +57,9 @@ export function spStep(sp: SpLinks, state: BatchState, S: number): SpStepPlan {
   return { mode: split ? 'split' : 'replicated', past: state.length, S, runs: seqRuns(S, sp.size, sp.chunking), owner, cache: new Map() };
 }
 
-/** The tokens of the step this rank holds: its runs when split, all of them when replicated. */
-export function myRuns(sp: SpLinks, plan: SpStepPlan): Range[] {
-  return plan.mode === 'split' ? plan.runs[sp.rank] : [[0, plan.S]];
+/** The tokens of the step sp rank `rank` holds: its runs when split, all of them when replicated. */
+export function myRuns(rank: number, plan: SpStepPlan): Range[] {
+  return plan.mode === 'split' ? plan.runs[rank] : [[0, plan.S]];
 }
 
 /**
