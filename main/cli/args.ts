@@ -2,6 +2,7 @@
  * Argument parsing for the `lab` command line, on node:util's parseArgs: one
  * option table per command, unknown options refused with the list of known ones.
  */
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 
 export class UsageError extends Error {
@@ -21,7 +22,7 @@ export type Values<T extends Options> = {
 
 export function parse<T extends Options>(command: string, argv: string[], options: T): { values: Values<T>; positionals: string[] } {
   try {
-    const r = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    const r = parseArgs({ args: joinNegatives(argv, options), allowPositionals: true, options, strict: true });
     return { values: r.values as Values<T>, positionals: r.positionals };
   } catch (e) {
     const known = Object.keys(options)
@@ -31,11 +32,50 @@ export function parse<T extends Options>(command: string, argv: string[], option
   }
 }
 
-export function intOpt(name: string, v: string | undefined, dflt: number, min = 0): number {
+/**
+ * `--max-new-tokens -3`: parseArgs would read -3 as an option and answer
+ * "argument is ambiguous"; a negative number after a string option is its
+ * value (then refused by the option's own check, with its bounds).
+ */
+function joinNegatives(argv: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = argv[i + 1];
+    const name = a.startsWith('--') ? a.slice(2) : null;
+    if (name && options[name]?.type === 'string' && next !== undefined && /^-(\d|\.\d|inf|Infinity)/i.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+export function intOpt(name: string, v: string | undefined, dflt: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got '${v}'`);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be an integer ${max < Number.MAX_SAFE_INTEGER ? `from ${min} to ${max}` : `≥ ${min}`}, got '${v}'`);
+  }
   return n;
+}
+
+/** --threads-per-rank: 1 … twice the cores (each thread is an onnxruntime worker with its own stack and arena). */
+export function threadsOpt(v: string | undefined): number | undefined {
+  const cores = os.availableParallelism();
+  if (v === undefined) return undefined;
+  if (!Number.isInteger(Number(v)) || Number(v) < 1 || Number(v) > 2 * cores) {
+    throw new UsageError(`--threads-per-rank must be an integer from 1 to ${2 * cores} (twice this machine's ${cores} cores), got '${v}'`);
+  }
+  return Number(v);
+}
+
+/** --timeout SECONDS → ms: how long one step may take before the run counts as hung. */
+export function timeoutOpt(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const s = Number(v);
+  if (!Number.isFinite(s) || s <= 0 || s > 86_400) throw new UsageError(`--timeout must be a number of seconds, more than 0 and at most 86400 (a day); got '${v}'`);
+  return s * 1000;
 }
 
 export function numOpt(name: string, v: string | undefined): number | undefined {

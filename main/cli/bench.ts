@@ -4,7 +4,7 @@
  * PARALAB_RUNS or ~/.local/share/paralab/runs, which the app lists too).
  * With --json stdout is `{"runs": [run.json, …]}`; progress goes to stderr.
  */
-import { parse, intOpt, numOpt, deviceOpt, UsageError } from './args';
+import { parse, intOpt, numOpt, deviceOpt, UsageError, threadsOpt, timeoutOpt } from './args';
 import { bench } from '../lab/bench';
 import type { WorkloadKind } from '../lab/bench';
 import { defaultRunsDir } from '../lab/record';
@@ -29,6 +29,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     'slo-ttft': { type: 'string' },
     'slo-tpot': { type: 'string' },
     'threads-per-rank': { type: 'string' },
+    timeout: { type: 'string' },
     device: { type: 'string' },
     seed: { type: 'string' },
     verify: { type: 'boolean' },
@@ -58,7 +59,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
     rate: rate ?? 0,
     maxBatch: v['max-batch'] === undefined ? undefined : intOpt('max-batch', v['max-batch'], 8, 1),
     slo: sloTtft !== undefined || sloTpot !== undefined ? { ttftMs: sloTtft, tpotMs: sloTpot } : undefined,
-    threadsPerRank: v['threads-per-rank'] === undefined ? undefined : intOpt('threads-per-rank', v['threads-per-rank'], 1, 1),
+    threadsPerRank: threadsOpt(v['threads-per-rank']),
+    timeoutMs: timeoutOpt(v.timeout),
     device: v.device === undefined ? undefined : deviceOpt(v.device),
     seed: intOpt('seed', v.seed, 0),
     verify: v.verify === true,
@@ -80,6 +82,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     const lat = workload === 'prefill' ? `ttft p50 ${ms(r.metrics.ttft_ms.p50)}` : `tpot p50 ${ms(r.metrics.tpot_ms.p50)}`;
     const ok = !r.correctness.checked ? '' : r.correctness['passed'] ? '  verify ✓' : '  verify ✗';
     process.stdout.write(`${r.label.padEnd(28)} ${workload} ${value.toFixed(1).padStart(9)} tok/s  ×${(value / rateOf(base)).toFixed(2)}  ${lat}  weights ${formatBytes(w)}  compute/comm/wait/bubble ms: ${split}${ok}\n`);
+    for (const n of (r.parallel['notes'] as string[] | undefined) ?? []) process.stdout.write(`  note: ${n}\n`);
     process.stdout.write(`  → ${dirs[i]}\n`);
   });
   const roof = base.roofline as { read_gb_s: number; decode_tok_s: number } | undefined;

@@ -3,7 +3,7 @@
  * `--device cpu|webgpu|cuda` picks the ranks' execution provider and
  * `--devices 0,1,…` the GPU ids they go on (in rank order, repeating).
  */
-import { parse, intOpt, numOpt, idsOpt, deviceOpt, UsageError } from './args';
+import { parse, intOpt, numOpt, idsOpt, deviceOpt, threadsOpt, timeoutOpt, UsageError } from './args';
 import type { Values } from './args';
 import { generate } from '../lab/generate';
 import type { SamplingParams } from '../lab/contract';
@@ -28,6 +28,7 @@ export const requestOptions = {
   device: { type: 'string' },
   devices: { type: 'string' },
   'threads-per-rank': { type: 'string' },
+  timeout: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -73,7 +74,8 @@ export function requestFrom(v: RequestValues) {
     sampling: samplingFrom(v),
     stop: v.stop,
     ignoreEos: v['ignore-eos'],
-    threadsPerRank: v['threads-per-rank'] === undefined ? undefined : intOpt('threads-per-rank', v['threads-per-rank'], 1, 1),
+    threadsPerRank: threadsOpt(v['threads-per-rank']),
+    timeoutMs: timeoutOpt(v.timeout),
   };
 }
 

@@ -72,11 +72,23 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
+// A command whose promise never settles would let Node exit 0 with its output
+// cut off; a run that did not finish must never pass for a success.
+let settled = false;
+process.on('beforeExit', () => {
+  if (settled) return;
+  settled = true;
+  process.stderr.write('lab: the command stopped before it finished (a request was left unanswered); its output is incomplete\n');
+  process.exitCode = 1;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
+    settled = true;
     process.exitCode = code;
   },
   (e: unknown) => {
+    settled = true;
     const msg = e instanceof Error ? e.message : String(e);
     process.stderr.write(`lab: ${msg.split('\n')[0]}\n`);
     if (process.env.PARALAB_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);

@@ -23,6 +23,8 @@ export interface BenchOptions {
   maxBatch?: number;
   slo?: Slo;
   threadsPerRank?: number;
+  /** ms one step may take before the run counts as hung */
+  timeoutMs?: number;
   device?: DeviceKindName;
   seed: number;
   verify?: boolean;

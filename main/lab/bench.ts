@@ -23,7 +23,7 @@ import type { RankInit } from '../engine/rank/protocol';
 import { measureReadBandwidth } from '../engine/runtime/bandwidth';
 import { TOLERANCE, compareOutputs, type GreedyOutput } from '../engine/host/verify';
 import type { RunRecord } from './contract';
-import { rewriteRecord, writeRunFolder } from './record';
+import { rewriteRecord, sweepTempFolders, writeRunFolder } from './record';
 import { BenchCancelled, measuredOutput, orderSpecs, positionsNeeded, verifySteps, workloadPrompts } from './bench-options';
 import type { BenchOptions, BenchResult } from './bench-options';
 import { measureBatch, measureServing } from './bench-measure';
@@ -48,6 +48,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
   const records: RunRecord[] = [];
   const dirs: string[] = [];
   let reference: Reference | null = null;
+  sweepTempFolders(o.outDir);
   for (const [i, v] of variants.entries()) {
     if (o.signal?.aborted) throw new BenchCancelled();
     o.onProgress?.({ done: i, total: variants.length, label: v.label, message: 'starting' });
@@ -81,6 +82,7 @@ async function runOne(o: BenchOptions, v: Variant, reference: Reference | null, 
     model: o.model,
     parallel: v.spec,
     threadsPerRank: o.threadsPerRank,
+    timeoutMs: o.timeoutMs,
     device: o.device,
     cut: v.cut,
     maxSeq: positionsNeeded(o),

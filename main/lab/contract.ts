@@ -40,6 +40,8 @@ export interface GenerateRequest {
   stop?: string[];
   ignoreEos?: boolean;
   threadsPerRank?: number;
+  /** ms one step (or one collective in it) may take before the run counts as hung; default: scaled from the steps seen */
+  timeoutMs?: number;
 }
 
 export interface GenerateMetrics {
@@ -134,6 +136,8 @@ export interface BenchRequest {
   threadsPerRank?: number;
   device?: DeviceKindName;
   seed?: number;
+  /** ms one step may take before the run counts as hung (see GenerateRequest.timeoutMs) */
+  timeoutMs?: number;
   /** also run `verify` for each spec and store the result as the record's correctness */
   verify?: boolean;
   /** prefill / decode: batches measured back to back (default 3) */

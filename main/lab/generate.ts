@@ -39,6 +39,7 @@ export async function generate(req: GenerateRequest, o: GenerateRunOptions = {})
     device: req.device,
     devices: req.devices,
     threadsPerRank: req.threadsPerRank,
+    timeoutMs: req.timeoutMs,
     maxSeq: Number.isInteger(need) ? Math.min(config.maxPositions, Math.max(DEFAULT_CONTEXT, need)) : undefined,
     onProgress: progress,
   });

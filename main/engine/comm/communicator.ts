@@ -74,7 +74,7 @@ export function peerError(op: CommOp, group: string, peers: number[], why: strin
 }
 
 export function timeoutError(op: CommOp, group: string, peers: number[], timeoutMs: number): CommError {
-  return peerError(op, group, peers, `did not arrive within ${fmtSeconds(timeoutMs)} (a peer died or is stuck; if this wait is expected, raise timeoutMs in prepareWorld)`);
+  return peerError(op, group, peers, `did not arrive within ${fmtSeconds(timeoutMs)} (a peer died or is stuck; if this wait is expected, raise --timeout)`);
 }
 
 function fmtSeconds(ms: number): string {

@@ -233,7 +233,7 @@ export class ShmMailbox {
       this.waiters.delete(w);
       const why = gone
         ? 'exited or left the group (see that rank for the cause)'
-        : `sent nothing for ${Math.round(this.seg.p.timeoutMs / 100) / 10} s (a peer died or is stuck; if this wait is expected, raise timeoutMs in prepareWorld)`;
+        : `sent nothing for ${Math.round(this.seg.p.timeoutMs / 100) / 10} s (a peer died or is stuck; if this wait is expected, raise --timeout)`;
       w.reject(peerError(w.op, this.seg.group, [w.peer], w.op === 'send' ? `${why.replace('sent nothing', 'read nothing')}` : why));
     }
   }

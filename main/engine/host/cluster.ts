@@ -1,10 +1,19 @@
 /**
  * The host's view of its rank processes: spawn, handshake, supervise, stop.
  *
- * Every request has an id and a timeout. A rank that exits, stops sending
- * heartbeats or answers with an error fails the whole cluster with a message
- * naming the rank and the cause; the other ranks are stopped; no process is
- * left behind; the host itself keeps running and can start a new cluster.
+ * Every request has an id and a timeout, and every pending request settles:
+ * with its reply, or rejected on timeout, exit, a malformed reply or a send
+ * error. A rank that exits, stops beating, answers with an error or sends
+ * something malformed fails the whole cluster with one message naming the
+ * rank, the phase (load, prefill, decode step, serving join …) and the
+ * cause; the other ranks are stopped; no process is left behind; the host
+ * itself keeps running and can start a new cluster.
+ *
+ * Liveness: a forked rank beats from a thread of its own (rank/lifeline.ts)
+ * over a pipe beside the IPC channel, so it beats even while its JS thread
+ * is inside a long session.run; silence for `hangMs` means the process is
+ * stopped or frozen. Ranks joined over TCP beat from their JS thread, so
+ * for them silence only counts between steps.
  */
 import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -12,6 +21,7 @@ import path from 'node:path';
 import type { HostMsg, HostMsgType, RankInit, RankMsg, RankReady, RankReplies, RankRequest } from '../rank/protocol';
 import { acceptWorkers } from './remote';
 import { ClusterError } from './errors';
+import { StepBudget } from './deadline';
 
 export { ClusterError };
 import type { RankLink } from './remote';
@@ -20,6 +30,8 @@ interface Pending {
   resolve: (v: RankReplies[HostMsgType]) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
+  type: HostMsgType;
+  /** the phase a user reads in an error: 'load', 'prefill', 'decode step', 'serving join' … */
   what: string;
 }
 
@@ -31,13 +43,17 @@ interface RankProc {
   rss: number;
   rssPeak: number;
   exited: boolean;
+  /** beats arrive from the rank's lifeline thread (also while it computes) */
+  beatsOffThread: boolean;
 }
 
 export interface ClusterOptions {
   /** ms to wait for a rank to load its shard */
   initTimeoutMs?: number;
-  /** ms of heartbeat silence after which a rank counts as hung */
+  /** ms of heartbeat silence after which a rank counts as hung (default 10 s) */
   heartbeatTimeoutMs?: number;
+  /** the user's bound for one step (ms); otherwise it scales with the steps seen (host/deadline.ts) */
+  stepTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
   /** the last `count` ranks are workers that join over TCP (`lab worker --join HOST:PORT`) */
   remote?: { listen: string; count: number; onListening?: (address: string) => void };
@@ -57,35 +73,48 @@ export class Cluster {
   private failure: ClusterError | null = null;
   private stopping: Promise<void> | null = null;
   private watchdog: NodeJS.Timeout;
+  private readonly failureListeners = new Set<(e: ClusterError) => void>();
   readonly ready: RankReady[] = [];
+  /** how long one step may take (the step loop asks it and tells it what steps took) */
+  readonly budget: StepBudget;
 
   private constructor(
     private readonly ranks: RankProc[],
     private readonly opts: Required<Pick<ClusterOptions, 'initTimeoutMs' | 'heartbeatTimeoutMs'>>,
+    stepTimeoutMs?: number,
   ) {
-    this.watchdog = setInterval(() => this.checkHeartbeats(), 250);
+    this.budget = new StepBudget(stepTimeoutMs);
+    this.watchdog = setInterval(() => this.checkHeartbeats(), 100);
     this.watchdog.unref();
   }
 
   /** Fork one process per init, wait until every rank has loaded its shard. */
   static async start(inits: RankInit[], options: ClusterOptions = {}): Promise<Cluster> {
-    const opts = { initTimeoutMs: options.initTimeoutMs ?? 300_000, heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 30_000 };
+    const opts = { initTimeoutMs: options.initTimeoutMs ?? 300_000, heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 10_000 };
     const entry = rankEntry();
     const remoteCount = options.remote?.count ?? 0;
     const remote = options.remote ? await acceptWorkers(options.remote, opts.initTimeoutMs) : [];
     const ranks: RankProc[] = inits.map((init, i) => {
       if (i >= inits.length - remoteCount) {
-        return { rank: init.rank, child: remote[i - (inits.length - remoteCount)], pending: new Map(), lastBeat: Date.now(), rss: 0, rssPeak: 0, exited: false };
+        return { rank: init.rank, child: remote[i - (inits.length - remoteCount)], pending: new Map(), lastBeat: Date.now(), rss: 0, rssPeak: 0, exited: false, beatsOffThread: false };
       }
+      // fd 4: the lifeline pipe the rank's heartbeat thread writes to (and learns from that the host is gone)
       const child = fork(entry.file, [], {
         execArgv: entry.execArgv,
         serialization: 'advanced',
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        env: { ...process.env, ...options.env, ELECTRON_RUN_AS_NODE: '1', PARALAB_RANK: String(init.rank) },
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
+        env: { ...process.env, ...options.env, ELECTRON_RUN_AS_NODE: '1', PARALAB_RANK: String(init.rank), PARALAB_LIFELINE_FD: '4' },
       });
-      return { rank: init.rank, child, pending: new Map(), lastBeat: Date.now(), rss: 0, rssPeak: 0, exited: false };
+      const proc: RankProc = { rank: init.rank, child, pending: new Map(), lastBeat: Date.now(), rss: 0, rssPeak: 0, exited: false, beatsOffThread: false };
+      const lifeline = child.stdio[4];
+      lifeline?.on('data', () => {
+        proc.lastBeat = Date.now();
+        proc.beatsOffThread = true;
+      });
+      lifeline?.on('error', () => undefined);
+      return proc;
     });
-    const cluster = new Cluster(ranks, opts);
+    const cluster = new Cluster(ranks, opts, options.stepTimeoutMs);
     for (const r of ranks) cluster.attach(r);
     try {
       const ready = await Promise.all(inits.map((init, i) => cluster.request(i, { type: 'init', init }, opts.initTimeoutMs)));
@@ -113,21 +142,46 @@ export class Cluster {
     return this.ranks.map((r) => r.child.pid ?? -1);
   }
 
+  /** Called once, with the first failure (a warm engine drops itself at once, not at its next use). */
+  onFailure(listener: (e: ClusterError) => void): () => void {
+    if (this.failure) {
+      listener(this.failure);
+      return () => undefined;
+    }
+    this.failureListeners.add(listener);
+    return () => void this.failureListeners.delete(listener);
+  }
+
+  /** Fail the cluster from outside (a reply the step loop found inconsistent). */
+  abort(err: ClusterError): void {
+    this.fail(err);
+  }
+
   /** Send one request to one rank; resolves with its typed reply or rejects with the rank's error. */
   request<R extends RankRequest>(rank: number, req: R, timeoutMs = 120_000): Promise<RankReplies[R['type']]> {
     if (this.failure) return Promise.reject(this.failure);
     const r = this.ranks[rank];
+    if (!r) return Promise.reject(new ClusterError(`no rank ${rank} in a cluster of ${this.ranks.length}`, null));
     const id = this.nextId++;
     const msg = { ...req, v: 1, id } as HostMsg;
+    const what = phaseOf(req);
     return new Promise<RankReplies[R['type']]>((resolve, reject) => {
       const timer = setTimeout(() => {
+        // the timed-out request is rejected here (fail() rejects the others): it must settle
         r.pending.delete(id);
-        this.fail(new ClusterError(`rank ${rank} did not answer '${req.type}' within ${Math.round(timeoutMs / 1000)} s (hung?)`, rank));
+        const err = new ClusterError(timeoutMessage(rank, what, req.type, timeoutMs, this.budget.userMs !== undefined), rank);
+        reject(err);
+        this.fail(err);
       }, timeoutMs);
-      r.pending.set(id, { resolve: resolve as (v: RankReplies[HostMsgType]) => void, reject, timer, what: req.type });
-      r.child.send(msg, (err) => {
-        if (err) this.fail(new ClusterError(`could not send '${req.type}' to rank ${rank}: ${err.message}`, rank));
-      });
+      r.pending.set(id, { resolve: resolve as (v: RankReplies[HostMsgType]) => void, reject, timer, type: req.type, what });
+      try {
+        r.child.send(msg, (err) => {
+          if (err) this.fail(new ClusterError(`could not send '${what}' to rank ${rank}: ${err.message}`, rank));
+        });
+      } catch (e) {
+        // a channel already closed throws synchronously (ERR_IPC_CHANNEL_CLOSED)
+        this.fail(new ClusterError(`could not send '${what}' to rank ${rank}: ${(e as Error).message}`, rank));
+      }
     });
   }
 
@@ -161,7 +215,14 @@ export class Cluster {
   }
 
   private attach(r: RankProc): void {
-    r.child.on('message', (msg: RankMsg) => {
+    r.child.on('message', (raw: unknown) => {
+      const bad = malformed(raw);
+      if (bad) {
+        const busy = [...r.pending.values()].map((p) => p.what);
+        this.fail(new ClusterError(`rank ${r.rank} sent a malformed message${busy.length ? ` during '${busy[0]}'` : ''}: ${bad}`, r.rank));
+        return;
+      }
+      const msg = raw as RankMsg;
       if (msg.type === 'heartbeat') {
         r.lastBeat = Date.now();
         r.rss = msg.rss;
@@ -171,13 +232,24 @@ export class Cluster {
       r.lastBeat = Date.now();
       const p = r.pending.get(msg.id);
       if (!p) return;
+      if (msg.type === 'ok') {
+        const wrong = malformedResult(p.type, msg.result);
+        if (wrong) {
+          this.fail(new ClusterError(`rank ${r.rank} sent a malformed reply to '${p.what}': ${wrong}`, r.rank));
+          return;
+        }
+      }
       r.pending.delete(msg.id);
       clearTimeout(p.timer);
       if (msg.type === 'ok') {
         r.rssPeak = Math.max(r.rssPeak, msg.rssPeak);
         p.resolve(msg.result);
+      } else {
+        const err = new ClusterError(`rank ${r.rank} failed in '${p.what}': ${msg.message}`, r.rank);
+        p.reject(err);
+        // a step that failed on one rank leaves its peers inside collectives: the cluster cannot go on
+        if (STEP_TYPES.has(p.type)) this.fail(err);
       }
-      else p.reject(new ClusterError(`rank ${r.rank}: ${msg.message}`, r.rank));
     });
     r.child.on('exit', (code, signal) => {
       r.exited = true;
@@ -192,13 +264,15 @@ export class Cluster {
   private checkHeartbeats(): void {
     const now = Date.now();
     for (const r of this.ranks) {
-      // Loading a shard and long prefills block the rank's JS thread (session.run
-      // is synchronous in onnxruntime-node); those requests have their own timeouts.
-      const busy = [...r.pending.values()].some((p) => p.what === 'init' || p.what === 'step');
-      if (!r.exited && !busy && now - r.lastBeat > this.opts.heartbeatTimeoutMs) {
-        this.fail(new ClusterError(`rank ${r.rank} (pid ${r.child.pid}) sent no heartbeat for ${Math.round((now - r.lastBeat) / 1000)} s (hung or starved)`, r.rank));
-        return;
-      }
+      if (r.exited || now - r.lastBeat <= this.opts.heartbeatTimeoutMs) continue;
+      const pending = [...r.pending.values()];
+      // A rank beating from its JS thread (joined over TCP) is silent while it
+      // computes (session.run is synchronous); its step timeout covers that.
+      if (!r.beatsOffThread && pending.some((p) => p.type !== 'ledger' && p.type !== 'close')) continue;
+      const during = pending.length ? ` during '${pending[0].what}'` : ' while idle';
+      const s = ((now - r.lastBeat) / 1000).toFixed(1);
+      this.fail(new ClusterError(`rank ${r.rank} (pid ${r.child.pid}) stopped responding${during}: no heartbeat for ${s} s (the process is stopped, frozen or starved of CPU)`, r.rank));
+      return;
     }
   }
 
@@ -207,6 +281,14 @@ export class Cluster {
     if (this.failure || this.stopping) return;
     this.failure = err;
     for (const r of this.ranks) this.rejectAll(r, err);
+    for (const l of this.failureListeners) {
+      try {
+        l(err);
+      } catch {
+        // a listener's bug must not stop the shutdown
+      }
+    }
+    this.failureListeners.clear();
     void this.stop();
   }
 
@@ -217,4 +299,57 @@ export class Cluster {
     }
     r.pending.clear();
   }
+}
+
+/** The phase of a request as a user reads it in an error. */
+export function phaseOf(req: RankRequest): string {
+  switch (req.type) {
+    case 'init':
+      return 'load';
+    case 'step':
+      return req.S > 1 ? 'prefill' : 'decode step';
+    case 'serve-open':
+    case 'serve-prefill':
+      return 'serving join';
+    case 'serve-step':
+      return 'serving step';
+    default:
+      return req.type;
+  }
+}
+
+function timeoutMessage(rank: number, what: string, type: HostMsgType, ms: number, userBound: boolean): string {
+  const s = ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 1000).toFixed(1)} s`;
+  if (type === 'init') return `rank ${rank} did not finish '${what}' within ${s} (a very large model on a slow disk? the load bound is initTimeoutMs)`;
+  const advice = userBound ? 'raise --timeout if steps this long are expected' : 'if steps this long are expected, set --timeout SECONDS';
+  return `rank ${rank} did not finish '${what}' within ${s} (hung, or waiting in a collective on a stuck peer; ${advice})`;
+}
+
+const MSG_TYPES = new Set(['ok', 'error', 'heartbeat']);
+const STEP_TYPES: ReadonlySet<HostMsgType> = new Set(['step', 'serve-prefill', 'serve-step']);
+
+/** Why a message from a rank is not a RankMsg (null when it is one). */
+export function malformed(m: unknown): string | null {
+  if (typeof m !== 'object' || m === null) return `expected an object, got ${m === null ? 'null' : typeof m}`;
+  const o = m as Record<string, unknown>;
+  if (o['v'] !== 1) return `protocol version ${JSON.stringify(o['v'])} (expected 1)`;
+  if (typeof o['type'] !== 'string' || !MSG_TYPES.has(o['type'])) return `unknown message type ${JSON.stringify(o['type'])}`;
+  if (o['type'] === 'heartbeat') return typeof o['rss'] === 'number' && typeof o['rssPeak'] === 'number' ? null : 'a heartbeat without rss / rssPeak';
+  if (!Number.isInteger(o['id'])) return `a reply without an integer id (${JSON.stringify(o['id'])})`;
+  if (o['type'] === 'error') return typeof o['message'] === 'string' ? null : 'an error without a message';
+  return typeof o['rssPeak'] === 'number' ? null : 'a reply without rssPeak';
+}
+
+const finite = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
+
+/** Why a reply's result does not fit the request it answers (null when it does); checked where wrong data would pass silently. */
+export function malformedResult(type: HostMsgType, result: unknown): string | null {
+  if (type !== 'step' && type !== 'serve-prefill' && type !== 'serve-step') return null;
+  if (typeof result !== 'object' || result === null) return `expected a step result, got ${result === null ? 'null' : typeof result}`;
+  const r = result as Record<string, unknown>;
+  const t = r['tokens'];
+  if (t !== null && !(Array.isArray(t) && t.every((x) => Number.isInteger(x) && x >= 0))) return 'tokens must be null or non-negative integer ids';
+  if (r['logits'] !== null && r['logits'] !== undefined && !(r['logits'] instanceof Float32Array)) return 'logits must be a Float32Array or null';
+  for (const k of ['computeMs', 'commMs', 'bubbleMs', 'kvBytes']) if (!finite(r[k])) return `${k} must be a finite number`;
+  return null;
 }

@@ -60,6 +60,14 @@ export interface EngineOptions {
   transport?: Transport;
   /** the last `count` ranks join over TCP from `lab worker --join HOST:PORT` (other machines) */
   remote?: { listen: string; count: number; onListening?: (address: string) => void };
+  /**
+   * The most one step, or one collective inside it, may take before the run
+   * counts as hung (ms; `--timeout`). Default: scaled from the steps seen
+   * (host/deadline.ts), 60 s for a collective's wait on a peer.
+   */
+  timeoutMs?: number;
+  /** ms of heartbeat silence after which a rank counts as stopped (default 10 s) */
+  heartbeatTimeoutMs?: number;
   onProgress?: (message: string) => void;
 }
 
@@ -156,6 +164,7 @@ export class Engine implements LoopHost {
   static async start(o: EngineOptions): Promise<Engine> {
     const t0 = performance.now();
     const spec = parseSpec(o.parallel);
+    checkEngineBounds(o);
     o.onProgress?.(`resolving model ${o.model}`);
     const { id, dir, config, tokenizer } = await Engine.prepareModel(o.model, o.onProgress);
     const context = o.maxSeq ?? Math.min(config.maxPositions, DEFAULT_CONTEXT);
@@ -176,7 +185,7 @@ export class Engine implements LoopHost {
     // Ranks on other machines reach each other over TCP, at the address the host listens on.
     const listenHost = o.remote ? o.remote.listen.slice(0, o.remote.listen.lastIndexOf(':')) : undefined;
     const groups = mesh.commGroups();
-    const world = groups.length > 0 ? await prepareWorld({ world: spec.world, transport: o.remote ? 'tcp' : (o.transport ?? 'auto'), groups, host: listenHost }) : null;
+    const world = groups.length > 0 ? await prepareWorld({ world: spec.world, transport: o.remote ? 'tcp' : (o.transport ?? 'auto'), groups, host: listenHost, timeoutMs: o.timeoutMs }) : null;
     const inits = rankInits(mesh, roles, placement, world, {
       modelDir: dir,
       modelId: id,
@@ -191,7 +200,13 @@ export class Engine implements LoopHost {
     o.onProgress?.(`starting ${spec.world} rank(s) (${mesh.describe()})`);
     let cluster: Cluster;
     try {
-      cluster = await Cluster.start(inits, { remote: o.remote });
+      // the host's bound is a little longer than the collectives': a rank waiting on a stuck peer says which one
+      cluster = await Cluster.start(inits, {
+        remote: o.remote,
+        stepTimeoutMs: o.timeoutMs !== undefined ? o.timeoutMs + 2000 : undefined,
+        heartbeatTimeoutMs: o.heartbeatTimeoutMs,
+        initTimeoutMs: o.timeoutMs !== undefined ? Math.max(300_000, o.timeoutMs) : undefined,
+      });
     } catch (e) {
       if (world) destroyWorld(world);
       throw e;
@@ -270,5 +285,25 @@ export class Engine implements LoopHost {
   async close(): Promise<void> {
     await this.cluster.stop();
     if (this.world) destroyWorld(this.world);
+  }
+}
+
+/**
+ * Refuse, before anything starts, what this machine cannot run (the world's
+ * bound, MAX_WORLD ranks, is the spec parser's): more threads per rank than
+ * twice its cores (each thread is an onnxruntime worker with its own stack
+ * and arena), timeouts that are not positive.
+ */
+export function checkEngineBounds(o: Pick<EngineOptions, 'threadsPerRank' | 'timeoutMs' | 'heartbeatTimeoutMs'>): void {
+  const bad = (code: string, message: string) => {
+    throw Object.assign(new Error(message), { code });
+  };
+  const cores = os.availableParallelism();
+  const t = o.threadsPerRank;
+  if (t !== undefined && (!Number.isInteger(t) || t < 1 || t > cores * 2)) {
+    bad('bad_request', `threads per rank must be an integer from 1 to ${cores * 2} (twice this machine's ${cores} cores), got ${t}; leave it out for the default`);
+  }
+  for (const [k, v] of [['timeout', o.timeoutMs], ['heartbeat timeout', o.heartbeatTimeoutMs]] as const) {
+    if (v !== undefined && (!Number.isFinite(v) || v <= 0 || v > 86_400_000)) bad('bad_request', `the ${k} must be a positive number of milliseconds up to a day, got ${v}`);
   }
 }

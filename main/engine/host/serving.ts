@@ -32,7 +32,7 @@ import { formatSpec } from '../parallel/spec';
 import { route } from '../parallel/dp/route';
 import type { RankRequest, SeqSampling } from '../rank/protocol';
 import type { Engine } from './engine';
-import { eosSet, stepLane, stepTimeoutMs, takeToken } from './step';
+import { eosSet, stepLane, takeToken } from './step';
 import type { Replica } from './step';
 import { serveOneAtATime } from './serving-fallback';
 import type { ServeOptions, ServeRequest, ServeResult, ServedRequest, ServeStepLog } from './serve-types';
@@ -217,7 +217,7 @@ class Scheduler {
 
   /** Through the host's one step loop: every rank of the replica, metered; the sampler's tokens. */
   private async step(lane: Lane, msg: RankRequest<'serve-prefill' | 'serve-step'>, B: number, S: number): Promise<number[]> {
-    const [results] = await stepLane(this.engine, [lane.replica], () => msg, { B, S }, stepTimeoutMs(B * S));
+    const [results] = await stepLane(this.engine, [lane.replica], () => msg, { B, S });
     return results[lane.replica.ranks.indexOf(lane.replica.sampler)].tokens!;
   }
 

@@ -15,6 +15,7 @@ import type { ModelConfig } from '../model/types';
 import type { RankRole } from '../parallel/plan';
 import { SpHistory } from '../parallel/sp/layout';
 import type { RankRequest, SeqSampling, StepResult } from '../rank/protocol';
+import { ClusterError } from './errors';
 import type { Cluster } from './cluster';
 import type { Meter, StepShape } from './meter';
 
@@ -56,11 +57,6 @@ export interface LoopHost {
   nextBatchId(): string;
 }
 
-/** Generous per-step timeout: a step is hung only if it is far slower than any CPU could be. */
-export function stepTimeoutMs(tokens: number): number {
-  return 60_000 + tokens * 100;
-}
-
 /** How a sequence ends: EOS (unless ignored), a stop verdict from the caller, or its length. */
 export interface FinishRules {
   eos: Set<number>;
@@ -92,10 +88,26 @@ export function takeToken(out: { tokens: number[]; finish: SeqOutput['finish'] }
 
 /**
  * Send one request to every rank of every member replica, wait for all of
- * them, account the step; results per member, in rank order.
+ * them (each within the cluster's step budget, host/deadline.ts), account
+ * the step; results per member, in rank order.
  */
-export async function stepLane(host: LoopHost, members: Replica[], req: (member: number) => RankRequest<StepKind>, shape: StepShape, timeoutMs: number): Promise<StepResult[][]> {
-  const results: StepResult[][] = await Promise.all(members.map((m, k) => Promise.all(m.ranks.map((r) => host.cluster.request(r, req(k), timeoutMs)))));
+export async function stepLane(host: LoopHost, members: Replica[], req: (member: number) => RankRequest<StepKind>, shape: StepShape): Promise<StepResult[][]> {
+  const tokens = shape.B * shape.S;
+  const t0 = performance.now();
+  const bound = host.cluster.budget.boundMs(tokens);
+  const results: StepResult[][] = await Promise.all(members.map((m, k) => Promise.all(m.ranks.map((r) => host.cluster.request(r, req(k), bound)))));
+  host.cluster.budget.observe(tokens, performance.now() - t0);
+  // the samplers' ids must be real token ids, one per sequence: a rank that answers otherwise is broken
+  members.forEach((m, k) => {
+    const r = results[k][m.ranks.indexOf(m.sampler)];
+    const V = host.config.vocabSize;
+    const bad = !r.tokens ? 'no token ids' : r.tokens.length < shape.B ? `${r.tokens.length} token ids for ${shape.B} sequences` : r.tokens.find((t) => t >= V) !== undefined ? `token id ${r.tokens.find((t) => t >= V)} outside the vocabulary of ${V}` : null;
+    if (bad) {
+      const err = new ClusterError(`rank ${m.sampler} (the sampler) sent a malformed step result: ${bad}`, m.sampler);
+      host.cluster.abort(err);
+      throw err;
+    }
+  });
   host.meter.account(members.flatMap((m) => m.ranks), results.flat(), shape);
   return results;
 }
@@ -139,7 +151,7 @@ export async function runLane(host: LoopHost, members: Replica[], seqs: number[]
   try {
     for (let step = 0; step < o.maxNewTokens && !done.every((d) => d.every(Boolean)); step++) {
       const req = (k: number): RankRequest<'step'> => ({ type: 'step', batch, S: len, tokens: inputs[k], wantLogits: !!o.wantLogits, trace: host.meter.tracing });
-      const results = await stepLane(host, members, req, { B, S: len, real: (rank) => realOf.get(rank)!, sp: spHist }, stepTimeoutMs(B * len));
+      const results = await stepLane(host, members, req, { B, S: len, real: (rank) => realOf.get(rank)!, sp: spHist });
       spHist?.advance(len);
       const now = performance.now() - t0;
       if (step === 0) prefillMs = now;

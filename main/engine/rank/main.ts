@@ -33,6 +33,8 @@ import type { StageLinks } from './stage';
 import { ServingPools } from './serving-pool';
 import { FramedSocket } from './channel';
 import { toSpans } from './spans';
+import { Faults } from './fault';
+import { lifelineFd, startLifeline } from './lifeline';
 import type { HostMsg, HostMsgType, RankInit, RankMsg, RankReady, RankReplies, SeqSampling, StepResult } from './protocol';
 
 interface Batch {
@@ -58,7 +60,7 @@ interface Ready {
 type RankState = { kind: 'idle' } | Ready | { kind: 'failed'; reason: string };
 
 /** Load this rank's shard, join the data plane, build its executor. */
-async function load(init: RankInit): Promise<{ state: Ready; ready: RankReady }> {
+async function load(init: RankInit, faults: Faults): Promise<{ state: Ready; ready: RankReady }> {
   const t0 = performance.now();
   // One rank per core when they fit: unpinned, two ranks sometimes share a
   // core and every collective waits on the one that is descheduled.
@@ -80,7 +82,7 @@ async function load(init: RankInit): Promise<{ state: Ready; ready: RankReady }>
   const world = init.dataPlane ? await joinWorld(init.dataPlane, init.rank) : null;
   const group = (link: LinkName) => {
     const name = init.links[link];
-    return world && typeof name === 'string' ? world.group(name) : null;
+    return world && typeof name === 'string' ? faults.wrap(link, world.group(name)) : null;
   };
   const session = { device: init.device, threads: init.threads, spin: init.spin, deviceId: init.deviceId };
   const env: BlockEnv = { rank: init.rank, plan: init.plan, config, rope, session, group, shared: new Map() };
@@ -127,6 +129,7 @@ async function step(r: Ready, msg: Extract<HostMsg, { type: 'step' }>): Promise<
 class RankProcess {
   private state: RankState = { kind: 'idle' };
   private rssPeak = 0;
+  private faults = new Faults(null);
 
   constructor(private readonly send: (msg: RankMsg) => void) {}
 
@@ -138,7 +141,7 @@ class RankProcess {
   private async handle(msg: HostMsg): Promise<RankReplies[HostMsgType]> {
     switch (msg.type) {
       case 'init': {
-        const { state, ready } = await load(msg.init);
+        const { state, ready } = await load(msg.init, this.faults);
         this.state = state;
         return ready;
       }
@@ -184,6 +187,13 @@ class RankProcess {
       chain = chain.then(async () => {
         try {
           if (msg.v !== 1) throw new Error(`protocol version ${msg.v} is not supported by this rank (expects 1)`);
+          if (msg.type === 'init') this.faults = Faults.fromEnv(msg.init.rank);
+          const phase = msg.type === 'init' ? 'load' : msg.type === 'step' ? (msg.S > 1 ? 'prefill' : 'decode') : msg.type === 'serve-prefill' ? 'join' : null;
+          if (phase && (await this.faults.atMessage(phase)) === 'corrupt') {
+            // test-only (rank/fault.ts): a reply the host must refuse
+            this.send((msg.type === 'init' ? { v: 1, type: 'result', id: msg.id } : { v: 1, type: 'ok', id: msg.id, result: { tokens: [-1] }, rssPeak: 0 }) as unknown as RankMsg);
+            return;
+          }
           const result = await this.handle(msg);
           this.rssPeak = Math.max(this.rssPeak, process.memoryUsage.rss());
           this.send({ v: 1, type: 'ok', id: msg.id, result, rssPeak: this.rssPeak });
@@ -220,9 +230,16 @@ export function joinHost(host: string, port: number): Promise<void> {
 
 function main(): void {
   if (!process.send) return;
-  new RankProcess((msg) => process.send?.(msg)).serve((fn) => process.on('message', fn));
-  // The host disappearing (crash, SIGKILL) must not leave this process behind.
+  // A send that fails means the host is gone: end quietly (no EPIPE stack traces).
+  const sent = (err: Error | null) => {
+    if (err) process.exit(0);
+  };
+  new RankProcess((msg) => process.send?.(msg, undefined, {}, sent)).serve((fn) => process.on('message', fn));
+  // The host disappearing (crash, SIGKILL) must not leave this process behind:
+  // 'disconnect' when the JS thread is free, the lifeline thread even mid-step.
   process.on('disconnect', () => process.exit(0));
+  startLifeline(lifelineFd());
+  for (const s of [process.stdout, process.stderr]) s.on('error', () => undefined);
 }
 
 main();
