@@ -85,6 +85,14 @@ function rankRows(o: BenchOptions, engine: Engine, snap: Snapshot): RunRecord['r
   });
 }
 
+/** What a reader of the ratios must know about this spec on this workload (one line each). */
+export function workloadNotes(workload: BenchOptions['workload'], spec: Pick<Engine['spec'], 'sp' | 'spImpl'>): string[] {
+  if (workload === 'decode' && spec.sp > 1 && spec.spImpl !== 'megatron') {
+    return [`sp=${spec.sp} on decode: a decode step has one token per sequence, which sequence parallelism cannot split, so each step pays SP's collectives for no split work; SP pays off on long prefills (--workload prefill)`];
+  }
+  return [];
+}
+
 /** The run record and its trace. */
 export function buildRecord(o: BenchOptions, label: string, cut: string | undefined, engine: Engine, measured: Measured, snap: Snapshot, correctness: RunRecord['correctness']): { record: RunRecord; trace: TraceEvent[] } {
   const c = engine.config;
@@ -96,7 +104,7 @@ export function buildRecord(o: BenchOptions, label: string, cut: string | undefi
     created: new Date().toISOString(),
     label,
     model: { id: engine.modelId, arch: c.hfArchitecture, params: paramCount(c), layers: c.layers, hidden: c.hidden, heads: c.heads, kv_heads: c.kvHeads, head_dim: c.headDim, ffn: c.ffn, vocab: c.vocabSize, experts: c.moe?.experts ?? 0, top_k: c.moe?.topK ?? 0, dtype: c.dtype },
-    parallel: { spec: formatSpec(spec), world: spec.world, dp: spec.dp, pp: spec.pp, tp: spec.tp, sp: spec.sp, ep: spec.ep, micro: spec.micro, sp_impl: spec.sp > 1 || spec.spImpl === 'megatron' ? spec.spImpl : null, mesh: engine.mesh.describe(), segments: cut ?? 'collectives', notes: engine.notes },
+    parallel: { spec: formatSpec(spec), world: spec.world, dp: spec.dp, pp: spec.pp, tp: spec.tp, sp: spec.sp, ep: spec.ep, micro: spec.micro, sp_impl: spec.sp > 1 || spec.spImpl === 'megatron' ? spec.spImpl : null, mesh: engine.mesh.describe(), segments: cut ?? 'collectives', notes: [...engine.notes, ...workloadNotes(o.workload, spec)] },
     device: { kind: engine.device, threads_per_rank: engine.threadsPerRank, ...hostFacts(), versions: runtimeVersions() },
     workload: { kind: o.workload, seed: o.seed, prompt_len: o.promptLen, ...measured.workload },
     metrics: {

@@ -23,7 +23,7 @@ import { rankSummaries } from './summary';
 export type ChatEngine = Pick<Engine, 'tokenizer' | 'generate' | 'close' | 'device' | 'threadsPerRank' | 'loadMs' | 'context'> & {
   meter: Pick<Engine['meter'], 'rankTimes'>;
   config: { eosTokenIds: number[] };
-  cluster: Pick<Engine['cluster'], 'ready' | 'memory'> & { failed?: unknown };
+  cluster: Pick<Engine['cluster'], 'ready' | 'memory'> & { failed?: unknown; onFailure?: Engine['cluster']['onFailure'] };
   ledgers?: Engine['ledgers'];
 };
 
@@ -98,14 +98,22 @@ export function createChat(emit: (e: LabEvent) => void, deps: ChatDeps = {}): Ch
 
   async function engineFor(req: ChatRequest): Promise<ChatEngine> {
     const key = engineKey(req);
+    // a warm engine whose cluster failed (a rank died while idle) is replaced, not reused
+    if (warm && (await warm.engine.then((e) => !!e.cluster.failed, () => true))) await dropWarm();
     if (warm?.key !== key) {
       await dropWarm();
       const progress = (message: string) => emit({ kind: 'progress', task: 'chat', done: 0, total: 0, message });
       const engine = start({ model: req.model, parallel: req.parallel, device: req.device, threadsPerRank: req.threadsPerRank, onProgress: progress });
       warm = { key, engine };
-      engine.catch(() => {
-        if (warm?.engine === engine) warm = null;
-      });
+      engine.then(
+        // a rank dying while the engine sits warm drops it at once: the next turn starts afresh
+        (e) => e.cluster.onFailure?.(() => {
+          if (warm?.engine === engine) void dropWarm();
+        }),
+        () => {
+          if (warm?.engine === engine) warm = null;
+        },
+      );
     }
     return warm.engine;
   }

@@ -17,6 +17,7 @@ import { LAB_API_VERSION, type GenerateRequest, type GenerateResult, type LabApi
 import type { ListModelsRequest, ModelSummary } from './contract';
 import { chatMethods } from './chat';
 import { createRunsApi } from './runs';
+import { withValidation } from './validate';
 
 export interface LabDeps {
   listModels?: (req: ListModelsRequest) => Promise<ModelSummary[]>;
@@ -47,7 +48,7 @@ export function createLab(deps: LabDeps = {}): LabApi {
   const generating = new Map<string, AbortController>();
   const chat = chatMethods(emit);
 
-  return {
+  return withValidation({
     async info(): Promise<LabInfo> {
       devices ??= (deps.devices ?? detectDevices)();
       return {
@@ -89,7 +90,7 @@ export function createLab(deps: LabDeps = {}): LabApi {
       listeners.add(listener);
       return () => void listeners.delete(listener);
     },
-  };
+  });
 }
 
 /**

@@ -5,7 +5,9 @@
  * A folder is written whole or not at all: both files go into a hidden
  * temporary folder beside it, which is then renamed into place (rename is
  * atomic on one file system), so a crash never leaves a half record and a
- * reader never sees one. Records read back are checked against the JSON
+ * reader never sees one. The files and the folder are fsync'ed before the
+ * rename (else a power cut can leave the renamed folder with empty files),
+ * and a temporary folder a crash left behind is swept by sweepTempFolders. Records read back are checked against the JSON
  * Schema in schema/run.schema.json (ajv), so a report never silently draws a
  * broken or foreign file.
  *
@@ -15,7 +17,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import Ajv from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { RunRecord, RunSummary, TraceEvent } from './contract';
@@ -64,6 +66,74 @@ function assertSafeId(id: string): void {
   if (!id || id.startsWith('.') || /[/\\]/.test(id) || id.includes('..')) throw Object.assign(new Error(`'${id}' is not a run id`), { code: 'bad_request' });
 }
 
+/** Write a file and flush it to the disk before returning. */
+function writeDurable(file: string, text: string): void {
+  const fd = openSync(file, 'w');
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Flush a folder's entries (the names of what was written or renamed into it); not possible on Windows. */
+function syncDir(dir: string): void {
+  if (process.platform === 'win32') return;
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Temporary folders (`.ID.PID.tmp`) and files (`run.json.PID.tmp`) older than this are a crash's leftovers. */
+export const STALE_TMP_MS = 60 * 60_000;
+
+/**
+ * Remove what a crashed writer left in a runs directory: hidden `.…tmp`
+ * folders of writers that are gone (pid not running) or older than
+ * STALE_TMP_MS, and `run.json.PID.tmp` files inside run folders. Returns the
+ * paths removed. Never touches a complete run folder.
+ */
+export function sweepTempFolders(runsDir: string, now = Date.now()): string[] {
+  if (!existsSync(runsDir)) return [];
+  const removed: string[] = [];
+  const stale = (p: string, pid: number) => !pidAlive(pid) || now - statSync(p).mtimeMs > STALE_TMP_MS;
+  for (const name of readdirSync(runsDir)) {
+    const p = path.join(runsDir, name);
+    const tmp = /^\..+\.(\d+)\.tmp$/.exec(name);
+    try {
+      if (tmp && stale(p, Number(tmp[1]))) {
+        rmSync(p, { recursive: true, force: true });
+        removed.push(p);
+      } else if (!name.startsWith('.') && statSync(p).isDirectory()) {
+        for (const f of readdirSync(p)) {
+          const m = /^run\.json\.(\d+)\.tmp$/.exec(f);
+          if (m && stale(path.join(p, f), Number(m[1]))) {
+            rmSync(path.join(p, f), { force: true });
+            removed.push(path.join(p, f));
+          }
+        }
+      }
+    } catch {
+      // a folder another process is removing right now: nothing to sweep
+    }
+  }
+  return removed;
+}
+
+function pidAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Atomic: run.json and trace.json appear together, or not at all. Returns the folder. */
 export function writeRunFolder(runsDir: string, record: RunRecord, trace: TraceEvent[]): string {
   assertSafeId(record.id);
@@ -73,10 +143,12 @@ export function writeRunFolder(runsDir: string, record: RunRecord, trace: TraceE
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   try {
-    writeFileSync(path.join(tmp, 'run.json'), JSON.stringify(record, null, 2) + '\n');
-    writeFileSync(path.join(tmp, 'trace.json'), JSON.stringify(trace) + '\n');
+    writeDurable(path.join(tmp, 'run.json'), JSON.stringify(record, null, 2) + '\n');
+    writeDurable(path.join(tmp, 'trace.json'), JSON.stringify(trace) + '\n');
+    syncDir(tmp);
     if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
+    syncDir(runsDir);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;
@@ -88,8 +160,9 @@ export function writeRunFolder(runsDir: string, record: RunRecord, trace: TraceE
 export function rewriteRecord(dir: string, record: RunRecord): void {
   const file = path.join(dir, 'run.json');
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(record, null, 2) + '\n');
+  writeDurable(tmp, JSON.stringify(record, null, 2) + '\n');
   renameSync(tmp, file);
+  syncDir(dir);
 }
 
 /** Read and validate a run folder's record (`dir` is the folder, or run.json itself). */

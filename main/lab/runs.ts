@@ -13,7 +13,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import type { BenchJob, BenchRequest, CheckSpecRequest, ClaimRow, LabApi, LabEvent, ReportFile, ReportRequest, RunRecord, RunSummary, SpecCheck, TraceEvent } from './contract';
-import { defaultRunsDir, listRunFolders, readRunFolder, readTrace, summarize } from './record';
+import { defaultRunsDir, listRunFolders, readRunFolder, readTrace, summarize, sweepTempFolders } from './record';
 import { checkClaims } from './claims';
 import type { BenchOptions, BenchResult } from './bench';
 
@@ -103,6 +103,12 @@ export function createRunsApi(o: RunsOptions): RunsApi {
   const dirOf = () => (typeof o.runsDir === 'function' ? o.runsDir() : (o.runsDir ?? defaultRunsDir()));
   const jobs = new Map<string, { job: BenchJob; controller: AbortController }>();
   let queue: Promise<void> = Promise.resolve();
+  // what a crashed writer left (hidden temp folders) goes when the lab starts
+  try {
+    sweepTempFolders(dirOf());
+  } catch {
+    // an unreadable runs folder is reported by the first listRuns, not here
+  }
 
   const publish = (job: BenchJob) => o.emit({ kind: 'job', job: { ...job, specs: [...job.specs], runIds: [...job.runIds] } });
 
@@ -125,6 +131,7 @@ export function createRunsApi(o: RunsOptions): RunsApi {
         requests: req.requests ?? 16,
         rate: req.rate ?? 0,
         threadsPerRank: req.threadsPerRank,
+        timeoutMs: req.timeoutMs,
         device: req.device,
         seed: req.seed ?? 0,
         verify: req.verify === true,

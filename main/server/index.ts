@@ -46,7 +46,11 @@ export async function serveMain(argv: string[], out: (line: string) => void = co
   if (args.host !== '127.0.0.1' && args.host !== 'localhost' && args.host !== '::1') {
     process.stderr.write(`warning: serving on ${args.host}; anyone who can reach it and has the token can run the lab\n`);
   }
-  const host = await startWebHost({ host: args.host, port: args.port, staticDir, lab: createLab() });
+  const log = (m: string) => process.stderr.write(`lab serve: ${m}\n`);
+  const host = await startWebHost({ host: args.host, port: args.port, staticDir, lab: createLab(), log });
+  // A long-running host reports a stray rejection (a bug) instead of ending every session with it.
+  const stray = (e: unknown) => log(`internal error, kept running: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  process.on('unhandledRejection', stray);
   out(args.json ? JSON.stringify({ url: host.url, token: host.token, pageUrl: host.pageUrl }) : `ParaLab is served at ${host.pageUrl}\n(Ctrl-C stops it)`);
   const stop = () => void Promise.all([host.close(), closeAllChats()]).then(() => process.exit(0));
   process.once('SIGINT', stop);
@@ -54,6 +58,7 @@ export async function serveMain(argv: string[], out: (line: string) => void = co
   const close = async () => {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
+    process.off('unhandledRejection', stray);
     await Promise.all([host.close(), closeAllChats()]);
   };
   return { ...host, close };

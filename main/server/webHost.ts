@@ -27,6 +27,8 @@ export interface WebHostOptions {
   staticDir?: string;
   /** fixed token (tests); a fresh random one otherwise */
   token?: string;
+  /** where a dropped client is reported (lab serve: stderr) */
+  log?: (message: string) => void;
 }
 
 export interface WebHost {
@@ -37,6 +39,9 @@ export interface WebHost {
   pageUrl: string;
   close(): Promise<void>;
 }
+
+/** The largest Lab API message a client may send (a request is a few KB; 4 MiB leaves room for long prompts). */
+export const MAX_MESSAGE_BYTES = 4 << 20;
 
 const SECURITY_HEADERS = {
   'Content-Security-Policy': CSP_HEADER,
@@ -52,7 +57,8 @@ export async function startWebHost(o: WebHostOptions): Promise<WebHost> {
   const host = o.host ?? '127.0.0.1';
   const token = o.token ?? newToken();
   const root = resolve(o.staticDir ?? 'out/renderer');
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 4 << 20 });
+  // the largest message a client may send: bigger frames close that client with 1009
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
   let port = 0;
   let hosts = new Set<string>();
 
@@ -79,12 +85,14 @@ export async function startWebHost(o: WebHostOptions): Promise<WebHost> {
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const hostHeader = req.headers.host ?? '';
+    // a client that resets mid-handshake must not take the host down
+    socket.on('error', () => socket.destroy());
     const refuse = (status: string) => socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     if (url.pathname !== '/api') return refuse('404 Not Found');
     if (!hostAllowed(hostHeader, hosts)) return refuse('403 Forbidden');
     if (!originAllowed(req.headers.origin, hostHeader)) return refuse('403 Forbidden');
     if (!tokenMatches(url.searchParams.get('token'), token)) return refuse('401 Unauthorized');
-    wss.handleUpgrade(req, socket, head, (ws) => serveLabSocket(ws, o.lab));
+    wss.handleUpgrade(req, socket, head, (ws) => serveLabSocket(ws, o.lab, o.log));
   });
 
   await new Promise<void>((ok, fail) => {

@@ -35,13 +35,29 @@ export function parseRequest(raw: string): Parsed {
   return { id, method: method as LabMethod, params };
 }
 
-/** Serves one connection until it closes. */
-export function serveLabSocket(ws: WebSocket, lab: LabApi): void {
+/**
+ * Serves one connection until it closes. Whatever the client sends (a frame
+ * over the host's maxPayload, bad UTF-8, a broken frame) ends at most this
+ * connection: the ws library closes it with the matching code (1009 "message
+ * too big", 1007, 1002) and reports an 'error' here, which must be handled
+ * or Node would end the whole host.
+ */
+export function serveLabSocket(ws: WebSocket, lab: LabApi, log: (message: string) => void = () => undefined): void {
   const send = (m: WireMessage) => {
-    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(m));
+    if (ws.readyState !== ws.OPEN) return;
+    let text: string;
+    try {
+      text = JSON.stringify(m);
+    } catch (e) {
+      // a result that cannot be serialised is a bug of the lab, reported to the caller, not a crash
+      if ('id' in m) text = JSON.stringify({ v: LAB_API_VERSION, id: m.id, ok: false, error: { code: 'internal', message: `the reply could not be serialised: ${(e as Error).message}` } });
+      else return;
+    }
+    ws.send(text, () => undefined);
   };
   const unsubscribe = lab.onEvent((event) => send({ v: LAB_API_VERSION, event }));
   ws.on('close', unsubscribe);
+  ws.on('error', (err) => log(`a Lab API client was disconnected: ${err.message}`));
   ws.on('message', async (data, isBinary) => {
     const req = isBinary ? { id: -1, error: { code: 'bad_request', message: 'send text frames' } } : parseRequest(data.toString());
     if ('error' in req) return send({ v: LAB_API_VERSION, id: req.id, ok: false, error: req.error });
