@@ -31,11 +31,11 @@ commands:
   models   [--path P] [--json]     list built-in presets and model folders found (P: more folders or .bin files)
   generate --model M --parallel SPEC (--prompt T | --prompt-ids 1,2,3) --max-new-tokens N
            [--greedy | --temperature X --top-p P --top-k K --repetition-penalty R --seed S] [--stop STR]
-           [--ignore-eos --raw --device cpu|webgpu|cuda --devices 0,1 --threads-per-rank T] [--json]
+           [--ignore-eos --raw --device cpu|webgpu|cuda --devices 0,1 --threads-per-rank T --timeout S] [--json]
   verify   --model M --parallel SPEC (--prompt T | --prompt-ids …) [--max-new-tokens N] [--device D] [--json]
   bench    --model M --parallel "SPEC;SPEC" --workload prefill|decode|serving [--prompt-len L --output-len O
            --batch B --reps N --requests R --rate QPS --max-batch N --slo-ttft MS --slo-tpot MS
-           --threads-per-rank T --device D --seed S --verify --ceiling --quiet] --out DIR [--json]
+           --threads-per-rank T --timeout S --device D --seed S --verify --ceiling --quiet] --out DIR [--json]
   report   RUN_DIR… --format html|pdf|md|csv|json --out FILE [--lang zh-CN|en]
   commbench [--ranks 2,4] [--transport shm,unix,tcp] [--min 4K --max 64M]   collective latency / bus bandwidth (nccl-tests style)
   worker   --join HOST:PORT              serve as a rank for a host started with --listen HOST:PORT --workers N
@@ -44,7 +44,8 @@ commands:
 
 models: a preset id (synth-llama-tiny, synth-llama-small, synth-moe-tiny, synth-moe-small), a
 Hugging Face model folder, or a llama2.c checkpoint (.bin). SPEC: single, dp=2, tp=2, pp=2,tp=2,
-sp=2,sp_impl=ring, dp=2,ep=2, … (see README.md). \`lab <command> --help\` shows one command.`;
+sp=2,sp_impl=ring, dp=2,ep=2, … (see README.md). T: 1 … 2 × cores. --timeout S: seconds one step
+may take before the run counts as hung (default: scaled from the steps seen). \`lab <command> --help\` shows one command.`;
 
 /** The usage lines of one command (its line in HELP and the indented lines under it), or null. */
 function commandHelp(command: string): string | null {
@@ -53,7 +54,7 @@ function commandHelp(command: string): string | null {
   if (at < 0) return null;
   let end = at + 1;
   while (end < lines.length && /^ {5,}\S/.test(lines[end])) end++;
-  return [`usage: npm run --silent lab -- ${command} [options]`, '', ...lines.slice(at, end), '', ...lines.slice(-3)].join('\n');
+  return [`usage: npm run --silent lab -- ${command} [options]`, '', ...lines.slice(at, end), '', ...lines.slice(-4)].join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {

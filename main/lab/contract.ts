@@ -339,8 +339,13 @@ export interface LabErrorPayload {
   message: string;
 }
 
-/** Error codes a door may report; engine errors may carry their own `code` string. */
-export type LabErrorCode = 'bad_request' | 'unknown_method' | 'unauthorized' | 'internal' | (string & {});
+/**
+ * Error codes a door may report; engine errors may carry their own `code`
+ * string (a model's, e.g. 'context-too-long'; a spec's, e.g. 'world-too-large').
+ * 'rank_failed': a rank process died, hung or broke the protocol (the message
+ * names the rank and the phase); the next request starts fresh ranks.
+ */
+export type LabErrorCode = 'bad_request' | 'unknown_method' | 'unauthorized' | 'not_found' | 'rank_failed' | 'internal' | (string & {});
 
 /** Normalise anything thrown into the wire shape: a string `code` property is kept, else 'internal'. */
 export function toLabErrorPayload(err: unknown): LabErrorPayload {

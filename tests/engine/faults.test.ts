@@ -2,7 +2,7 @@
  * The fault matrix (issue 12): a chosen rank crashes, hangs (SIGSTOP), stalls,
  * spins or answers with a malformed reply at a chosen phase — load, prefill,
  * decode step, the EP all-to-all, the SP ring pass, a serving join — over
- * each transport (shared memory, Unix sockets). For every case: the run fails
+ * each transport (shared memory, Unix sockets, TCP on loopback). For every case: the run fails
  * with the faulty rank and the phase named, within the bound stated for that
  * kind of fault; no rank process is left; nothing is left in /dev/shm; and
  * afterwards a clean run on the same transport works and matches single.
@@ -32,7 +32,7 @@ const BOUND_MS: Record<FaultKind, number> = {
   spin: TIMEOUT_MS + 2000 + 3000,
 };
 
-const transports = (shmAddon() ? ['shm', 'unix'] : ['unix']) as ('shm' | 'unix')[];
+const transports = (shmAddon() ? ['shm', 'unix', 'tcp'] : ['unix', 'tcp']) as ('shm' | 'unix' | 'tcp')[];
 
 function childPids(): number[] {
   try {
@@ -87,7 +87,7 @@ const CASES: Case[] = [
 
 const PROMPT = [3, 14, 15, 92, 65, 35, 89, 79];
 
-async function run(c: Case, transport: 'shm' | 'unix'): Promise<{ error: Error; ms: number }> {
+async function run(c: Case, transport: (typeof transports)[number]): Promise<{ error: Error; ms: number }> {
   process.env.PARALAB_FAULT = `rank=1,phase=${c.phase},kind=${c.kind},after=${c.after ?? 0}`;
   const t0 = performance.now();
   let engine: Engine | null = null;

@@ -73,6 +73,7 @@ export class Cluster {
   private failure: ClusterError | null = null;
   private stopping: Promise<void> | null = null;
   private watchdog: NodeJS.Timeout;
+  private lastTick = Date.now();
   private readonly failureListeners = new Set<(e: ClusterError) => void>();
   readonly ready: RankReady[] = [];
   /** how long one step may take (the step loop asks it and tells it what steps took) */
@@ -263,6 +264,14 @@ export class Cluster {
 
   private checkHeartbeats(): void {
     const now = Date.now();
+    // The host's own loop was blocked (a long synchronous task): the beats are
+    // waiting unread in the pipes, so silence now says nothing about the ranks.
+    const blocked = now - this.lastTick > 1000;
+    this.lastTick = now;
+    if (blocked) {
+      for (const r of this.ranks) r.lastBeat = Math.max(r.lastBeat, now - 1000);
+      return;
+    }
     for (const r of this.ranks) {
       if (r.exited || now - r.lastBeat <= this.opts.heartbeatTimeoutMs) continue;
       const pending = [...r.pending.values()];
