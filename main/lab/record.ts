@@ -17,7 +17,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { syncDir, writeDurable } from './durable';
 import Ajv from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { RunRecord, RunSummary, TraceEvent } from './contract';
@@ -64,74 +65,6 @@ export function runId(label: string, date = new Date()): string {
 
 function assertSafeId(id: string): void {
   if (!id || id.startsWith('.') || /[/\\]/.test(id) || id.includes('..')) throw Object.assign(new Error(`'${id}' is not a run id`), { code: 'bad_request' });
-}
-
-/** Write a file and flush it to the disk before returning. */
-function writeDurable(file: string, text: string): void {
-  const fd = openSync(file, 'w');
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Flush a folder's entries (the names of what was written or renamed into it); not possible on Windows. */
-function syncDir(dir: string): void {
-  if (process.platform === 'win32') return;
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Temporary folders (`.ID.PID.tmp`) and files (`run.json.PID.tmp`) older than this are a crash's leftovers. */
-export const STALE_TMP_MS = 60 * 60_000;
-
-/**
- * Remove what a crashed writer left in a runs directory: hidden `.…tmp`
- * folders of writers that are gone (pid not running) or older than
- * STALE_TMP_MS, and `run.json.PID.tmp` files inside run folders. Returns the
- * paths removed. Never touches a complete run folder.
- */
-export function sweepTempFolders(runsDir: string, now = Date.now()): string[] {
-  if (!existsSync(runsDir)) return [];
-  const removed: string[] = [];
-  const stale = (p: string, pid: number) => !pidAlive(pid) || now - statSync(p).mtimeMs > STALE_TMP_MS;
-  for (const name of readdirSync(runsDir)) {
-    const p = path.join(runsDir, name);
-    const tmp = /^\..+\.(\d+)\.tmp$/.exec(name);
-    try {
-      if (tmp && stale(p, Number(tmp[1]))) {
-        rmSync(p, { recursive: true, force: true });
-        removed.push(p);
-      } else if (!name.startsWith('.') && statSync(p).isDirectory()) {
-        for (const f of readdirSync(p)) {
-          const m = /^run\.json\.(\d+)\.tmp$/.exec(f);
-          if (m && stale(path.join(p, f), Number(m[1]))) {
-            rmSync(path.join(p, f), { force: true });
-            removed.push(path.join(p, f));
-          }
-        }
-      }
-    } catch {
-      // a folder another process is removing right now: nothing to sweep
-    }
-  }
-  return removed;
-}
-
-function pidAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Atomic: run.json and trace.json appear together, or not at all. Returns the folder. */

@@ -13,7 +13,8 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import type { BenchJob, BenchRequest, CheckSpecRequest, ClaimRow, LabApi, LabEvent, ReportFile, ReportRequest, RunRecord, RunSummary, SpecCheck, TraceEvent } from './contract';
-import { defaultRunsDir, listRunFolders, readRunFolder, readTrace, summarize, sweepTempFolders } from './record';
+import { defaultRunsDir, listRunFolders, readRunFolder, readTrace, summarize } from './record';
+import { sweepTempFolders } from './durable';
 import { checkClaims } from './claims';
 import type { BenchOptions, BenchResult } from './bench';
 

@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import { startWebHost, type WebHost } from '../../main/server';
 import { createLab } from '../../main/lab/lab';
 import { createChat } from '../../main/lab/chat';
-import { sweepTempFolders } from '../../main/lab/record';
+import { sweepTempFolders } from '../../main/lab/durable';
 import { workloadNotes } from '../../main/lab/bench-record';
 import { Engine } from '../../main/engine/host/engine';
 import type { GenerateResult, LabEvent, WireMessage } from '../../main/lab/contract';

@@ -30,7 +30,7 @@ import { assertProviderInstalled } from '../runtime/providers';
 import type { RankInit } from '../rank/protocol';
 import { Cluster } from './cluster';
 import { Meter } from './meter';
-import { defaultThreads, rankInits } from './launch';
+import { checkEngineBounds, defaultThreads, rankInits } from './launch';
 import { gpuCountFor, parseDeviceList, placeRanks } from './placement';
 import type { Placement } from './placement';
 import { runLane } from './step';
@@ -164,7 +164,7 @@ export class Engine implements LoopHost {
   static async start(o: EngineOptions): Promise<Engine> {
     const t0 = performance.now();
     const spec = parseSpec(o.parallel);
-    checkEngineBounds(o);
+    checkEngineBounds(o, os.availableParallelism());
     o.onProgress?.(`resolving model ${o.model}`);
     const { id, dir, config, tokenizer } = await Engine.prepareModel(o.model, o.onProgress);
     const context = o.maxSeq ?? Math.min(config.maxPositions, DEFAULT_CONTEXT);
@@ -285,25 +285,5 @@ export class Engine implements LoopHost {
   async close(): Promise<void> {
     await this.cluster.stop();
     if (this.world) destroyWorld(this.world);
-  }
-}
-
-/**
- * Refuse, before anything starts, what this machine cannot run (the world's
- * bound, MAX_WORLD ranks, is the spec parser's): more threads per rank than
- * twice its cores (each thread is an onnxruntime worker with its own stack
- * and arena), timeouts that are not positive.
- */
-export function checkEngineBounds(o: Pick<EngineOptions, 'threadsPerRank' | 'timeoutMs' | 'heartbeatTimeoutMs'>): void {
-  const bad = (code: string, message: string) => {
-    throw Object.assign(new Error(message), { code });
-  };
-  const cores = os.availableParallelism();
-  const t = o.threadsPerRank;
-  if (t !== undefined && (!Number.isInteger(t) || t < 1 || t > cores * 2)) {
-    bad('bad_request', `threads per rank must be an integer from 1 to ${cores * 2} (twice this machine's ${cores} cores), got ${t}; leave it out for the default`);
-  }
-  for (const [k, v] of [['timeout', o.timeoutMs], ['heartbeat timeout', o.heartbeatTimeoutMs]] as const) {
-    if (v !== undefined && (!Number.isFinite(v) || v <= 0 || v > 86_400_000)) bad('bad_request', `the ${k} must be a positive number of milliseconds up to a day, got ${v}`);
   }
 }

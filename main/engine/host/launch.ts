@@ -56,3 +56,22 @@ export function rankInits(mesh: Mesh, roles: RankRole[], placement: Placement, d
     links: mesh.links(r.rank),
   }));
 }
+
+/**
+ * Refuse, before anything starts, what this machine cannot run (the world's
+ * bound, MAX_WORLD ranks, is the spec parser's): more threads per rank than
+ * twice its cores (each thread is an onnxruntime worker with its own stack
+ * and arena), timeouts that are not positive.
+ */
+export function checkEngineBounds(o: { threadsPerRank?: number; timeoutMs?: number; heartbeatTimeoutMs?: number }, cores: number): void {
+  const bad = (code: string, message: string) => {
+    throw Object.assign(new Error(message), { code });
+  };
+  const t = o.threadsPerRank;
+  if (t !== undefined && (!Number.isInteger(t) || t < 1 || t > cores * 2)) {
+    bad('bad_request', `threads per rank must be an integer from 1 to ${cores * 2} (twice this machine's ${cores} cores), got ${t}; leave it out for the default`);
+  }
+  for (const [k, v] of [['timeout', o.timeoutMs], ['heartbeat timeout', o.heartbeatTimeoutMs]] as const) {
+    if (v !== undefined && (!Number.isFinite(v) || v <= 0 || v > 86_400_000)) bad('bad_request', `the ${k} must be a positive number of milliseconds up to a day, got ${v}`);
+  }
+}

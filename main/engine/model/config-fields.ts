@@ -2,7 +2,7 @@
  * Readers of config.json fields (config.ts): each checks its field's type and
  * range and, when it throws, names the file and the field.
  */
-import { ModelError } from './errors';
+import { ModelError, show } from './errors';
 
 export type Json = Record<string, unknown>;
 
@@ -10,10 +10,8 @@ export function invalid(source: string, field: string, what: string): ModelError
   return new ModelError('config-invalid', `${source}: field '${field}' ${what}; fix the file or re-download the model`);
 }
 
-export function show(v: unknown): string {
-  const s = JSON.stringify(v);
-  return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
-}
+/** A field's value for a message (errors.ts: JSON, cut at 60 characters, safe on any nesting). */
+export { show };
 
 export function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -26,7 +24,8 @@ export function posInt(c: Json, field: string, source: string, fallback?: number
     if (fallback !== undefined) return fallback;
     throw invalid(source, field, 'is missing (a positive integer is required)');
   }
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+  // safe integers only: 1e300 passes Number.isInteger but no size computed from it is exact
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
     throw invalid(source, field, `must be a positive integer (found ${show(v)})`);
   }
   return v;
@@ -59,7 +58,7 @@ export function tokenIds(c: unknown, field: string, source: string): number[] {
   if (v === undefined || v === null) return [];
   const list = Array.isArray(v) ? v : [v];
   for (const id of list) {
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
       throw invalid(source, field, `must be a token id or a list of token ids (found ${show(v)})`);
     }
   }

@@ -16,7 +16,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ModelError, errorText } from './errors';
+import { ModelError, errorText, oneLine } from './errors';
 import type { ArchFamily, MoeConfig, ModelConfig, RopeScaling, WeightDtype } from './types';
 import { bool, invalid, isObject, nonNegInt, posInt, posNumber, show, tokenIds, unsupported } from './config-fields';
 import type { Json } from './config-fields';
@@ -78,15 +78,16 @@ function detectFamily(c: Json, source: string): { family: ArchFamily; hfArchitec
     if (!Array.isArray(archs) || archs.length === 0 || typeof archs[0] !== 'string') {
       throw invalid(source, 'architectures', `must be a non-empty list of class names (found ${show(archs)})`);
     }
-    const family = BY_ARCHITECTURE[archs[0]];
+    // own keys only: "constructor" or "toString" names no family
+    const family = Object.hasOwn(BY_ARCHITECTURE, archs[0]) ? BY_ARCHITECTURE[archs[0]] : undefined;
     if (family) return { family, hfArchitecture: archs[0] };
     throw new ModelError(
       'unknown-arch',
-      `${source}: architecture '${archs[0]}' is not supported; ParaLab runs ${Object.keys(BY_ARCHITECTURE).join(', ')}`,
+      `${source}: architecture '${oneLine(archs[0], 100)}' is not supported; ParaLab runs ${Object.keys(BY_ARCHITECTURE).join(', ')}`,
     );
   }
   const type = c.model_type;
-  if (typeof type === 'string' && BY_MODEL_TYPE[type]) {
+  if (typeof type === 'string' && Object.hasOwn(BY_MODEL_TYPE, type)) {
     const family = BY_MODEL_TYPE[type];
     return { family, hfArchitecture: ARCHITECTURE_OF[family] };
   }
@@ -146,7 +147,8 @@ function parseDtype(c: Json, source: string): WeightDtype {
   const field = c.torch_dtype !== undefined ? 'torch_dtype' : 'dtype';
   const v = c[field];
   if (v === undefined || v === null) return 'float32';
-  const d = typeof v === 'string' ? DTYPES[v.replace(/^torch\./, '')] : undefined;
+  const name = typeof v === 'string' ? v.replace(/^torch\./, '') : undefined;
+  const d = name !== undefined && Object.hasOwn(DTYPES, name) ? DTYPES[name] : undefined;
   if (!d) throw invalid(source, field, `must be float32, float16 or bfloat16 (found ${show(v)})`);
   return d;
 }

@@ -52,7 +52,44 @@ export function isModelError(e: unknown, code?: ModelErrorCode): e is ModelError
   return e instanceof ModelError && (code === undefined || e.code === code);
 }
 
-/** The message of any thrown value, for wrapping low-level errors into ModelErrors. */
+/**
+ * The message of any thrown value, for wrapping low-level errors into
+ * ModelErrors: on one line (V8's JSON.parse errors quote the text around the
+ * fault, line breaks included) and at most 1000 characters.
+ */
 export function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  let text: string;
+  try {
+    text = e instanceof Error ? e.message : String(e);
+  } catch {
+    text = 'an unprintable error';
+  }
+  return oneLine(text, 1000);
+}
+
+/**
+ * Text taken from a file (a tensor name, a shard name, a quoted snippet)
+ * inside a one-line message: line breaks and other control characters
+ * escaped (written as \n, \u0000), anything past `max` characters cut.
+ */
+export function oneLine(text: string, max = 200): string {
+  const s = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) =>
+    ch === '\n' ? '\\n' : ch === '\r' ? '\\r' : ch === '\t' ? '\\t' : `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return s.length > max ? `${s.slice(0, Math.max(0, max - 3))}...` : s;
+}
+
+/**
+ * A JSON value found in a file, for a message: its JSON, cut after `max`
+ * characters. A value nested too deeply for JSON.stringify (which recurses)
+ * is described instead of crashing the message.
+ */
+export function show(v: unknown, max = 60): string {
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    return Array.isArray(v) ? '[...] (a list nested too deeply to show)' : typeof v === 'object' && v !== null ? '{...} (an object nested too deeply to show)' : oneLine(String(v), max);
+  }
+  // JSON.stringify leaves U+2028 / U+2029 and C1 controls as they are
+  return oneLine(s ?? String(v), max);
 }

@@ -61,9 +61,17 @@ export function readLlama2cHeader(file: string): Layout {
   const head = Buffer.alloc(HEADER_BYTES);
   let size: number;
   try {
-    size = fs.fstatSync(fd).size;
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw fail('is a folder or device, not a llama2.c checkpoint file; pass the .bin file itself');
+    size = st.size;
     if (size < HEADER_BYTES) throw fail(`${size} bytes is too short for a llama2.c checkpoint (the header alone is ${HEADER_BYTES})`);
-    fs.readSync(fd, head, 0, HEADER_BYTES, 0);
+    let got: number;
+    try {
+      got = fs.readSync(fd, head, 0, HEADER_BYTES, 0);
+    } catch (e) {
+      throw new ModelError('io', `${file}: cannot be read (${errorText(e)})`, { cause: e });
+    }
+    if (got < HEADER_BYTES) throw fail(`ended after ${got} of the ${HEADER_BYTES} header bytes while it was being read; the file is truncated`);
   } finally {
     fs.closeSync(fd);
   }

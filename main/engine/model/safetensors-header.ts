@@ -6,7 +6,7 @@
  * Layout: u64 little-endian header length N, then N bytes of JSON
  * `{ "<name>": {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?: {..} }`.
  */
-import { ModelError, errorText } from './errors';
+import { ModelError, errorText, oneLine, show } from './errors';
 
 /** Every dtype the format defines; only F32 / F16 / BF16 (and F64) convert to float32. */
 export const DTYPE_BYTES = {
@@ -49,15 +49,16 @@ function isNatural(v: unknown): v is number {
 
 /** Validates one header entry against the dtype size and the file size. */
 export function parseEntry(name: string, raw: unknown, file: string, dataStart: number, size: number): TensorInfo {
-  const where = `tensor '${name}'`;
-  if (typeof raw !== 'object' || raw === null) throw corrupt(file, `${where}: header entry is not an object`);
+  const where = `tensor '${oneLine(name, 100)}'`;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw corrupt(file, `${where}: header entry is not an object`);
   const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
-  if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) {
-    throw new ModelError('unsupported-dtype', `${file}: ${where} has dtype ${JSON.stringify(dtype)}, which is not a safetensors dtype ParaLab knows (${Object.keys(DTYPE_BYTES).join(', ')}); re-export the model as F32, F16 or BF16`);
+  // own keys only: 'constructor' or 'toString' is no dtype
+  if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, dtype)) {
+    throw new ModelError('unsupported-dtype', `${file}: ${where} has dtype ${show(dtype)}, which is not a safetensors dtype ParaLab knows (${Object.keys(DTYPE_BYTES).join(', ')}); re-export the model as F32, F16 or BF16`);
   }
-  if (!Array.isArray(shape) || !shape.every(isNatural)) throw corrupt(file, `${where}: shape ${JSON.stringify(shape)} is not a list of sizes`);
+  if (!Array.isArray(shape) || !shape.every(isNatural)) throw corrupt(file, `${where}: shape ${show(shape)} is not a list of sizes`);
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNatural) || offsets[0] > offsets[1]) {
-    throw corrupt(file, `${where}: data_offsets ${JSON.stringify(offsets)} is not a [begin, end] byte range`);
+    throw corrupt(file, `${where}: data_offsets ${show(offsets)} is not a [begin, end] byte range`);
   }
   const need = product(shape) * DTYPE_BYTES[dtype as SafeDtype];
   if (offsets[1] - offsets[0] !== need) {
@@ -76,12 +77,19 @@ export function checkNoOverlap(tensors: TensorInfo[], file: string): void {
   for (let i = 1; i < sorted.length; i++) {
     const a = sorted[i - 1];
     const b = sorted[i];
-    if (b.begin < a.end) throw corrupt(file, `tensors '${a.name}' and '${b.name}' overlap (bytes ${b.begin}..${a.end} belong to both)`);
+    if (b.begin < a.end) throw corrupt(file, `tensors '${oneLine(a.name, 100)}' and '${oneLine(b.name, 100)}' overlap (bytes ${b.begin}..${a.end} belong to both)`);
   }
 }
 
 export function parseMetadata(raw: unknown, file: string): Record<string, string> {
   if (raw === undefined || raw === null) return {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw corrupt(file, '__metadata__ is not an object');
-  return Object.fromEntries(Object.entries(raw as Record<string, unknown>).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+  return Object.fromEntries(Object.entries(raw as Record<string, unknown>).map(([k, v]) => {
+    if (typeof v === 'string') return [k, v];
+    try {
+      return [k, JSON.stringify(v)];
+    } catch {
+      throw corrupt(file, `__metadata__ entry '${oneLine(k, 100)}' is not a string but a value nested too deeply to read`);
+    }
+  }));
 }

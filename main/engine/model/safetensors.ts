@@ -14,7 +14,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { ModelError, errorText } from './errors';
+import { ModelError, errorText, oneLine } from './errors';
 import { DTYPE_BYTES, MAX_HEADER_BYTES, checkNoOverlap, corrupt, parseEntry, parseHeaderJson, parseMetadata, product } from './safetensors-header';
 import type { SafeDtype, TensorInfo } from './safetensors-header';
 
@@ -134,7 +134,11 @@ export class SafetensorsFile {
       throw new ModelError(code, `${file}: cannot be opened (${errorText(e)}); check that the weight file exists and is readable`, { cause: e });
     }
     try {
-      const size = fs.fstatSync(fd).size;
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) {
+        throw new ModelError('weights-missing', `${file}: is a folder or device, not a safetensors file; point the model (or its index's weight_map) at the weight files`);
+      }
+      const size = st.size;
       const headerLen = readHeaderLength(fd, file, size);
       const headerBuf = Buffer.alloc(headerLen);
       readFully(fd, headerBuf, 8, file);
@@ -162,7 +166,7 @@ export class SafetensorsFile {
 
   info(name: string): TensorInfo {
     const t = this.tensors.get(name);
-    if (!t) throw new ModelError('tensor-missing', `${this.path}: has no tensor '${name}'; the file does not match this model`);
+    if (!t) throw new ModelError('tensor-missing', `${this.path}: has no tensor '${oneLine(name, 100)}'; the file does not match this model`);
     return t;
   }
 
@@ -186,7 +190,7 @@ export class SafetensorsFile {
   readF32(name: string, slice: TensorSlice = {}): Float32Array {
     const t = this.info(name);
     if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16' && t.dtype !== 'F64') {
-      throw new ModelError('unsupported-dtype', `${this.path}: tensor '${name}' is ${t.dtype}, which cannot be read as float weights; re-export the model as F32, F16 or BF16`);
+      throw new ModelError('unsupported-dtype', `${this.path}: tensor '${oneLine(name, 100)}' is ${t.dtype}, which cannot be read as float weights; re-export the model as F32, F16 or BF16`);
     }
     const { r0, r1, rowLen, c0, c1 } = this.sliceBounds(t, slice);
     const out = new Float32Array((r1 - r0) * (c1 - c0));
@@ -215,7 +219,7 @@ export class SafetensorsFile {
     this.checkRange(t, 'rows', r0, r1, rows);
     if (!slice.cols) return { r0, r1, rowLen, c0: 0, c1: rowLen };
     if (rank !== 2) {
-      throw new ModelError('shape-mismatch', `${this.path}: tensor '${t.name}' has shape [${t.shape.join(', ')}]; a column slice needs a 2-D tensor`);
+      throw new ModelError('shape-mismatch', `${this.path}: tensor '${oneLine(t.name, 100)}' has shape [${t.shape.join(', ')}]; a column slice needs a 2-D tensor`);
     }
     const [c0, c1] = slice.cols;
     this.checkRange(t, 'cols', c0, c1, rowLen);
@@ -224,7 +228,7 @@ export class SafetensorsFile {
 
   private checkRange(t: TensorInfo, what: string, a: number, b: number, n: number): void {
     if (!Number.isInteger(a) || !Number.isInteger(b) || a < 0 || a > b || b > n) {
-      throw new ModelError('shape-mismatch', `${this.path}: tensor '${t.name}' of shape [${t.shape.join(', ')}]: ${what} slice [${a}, ${b}) is outside [0, ${n}); the plan asked for more than the tensor has`);
+      throw new ModelError('shape-mismatch', `${this.path}: tensor '${oneLine(t.name, 100)}' of shape [${t.shape.join(', ')}]: ${what} slice [${a}, ${b}) is outside [0, ${n}); the plan asked for more than the tensor has`);
     }
   }
 

@@ -12,7 +12,9 @@ import path from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { bytesToUnicode } from './bpe';
-import { ModelError, errorText } from './errors';
+import { ModelError, errorText, show } from './errors';
+import { checkTokenIds, findChatTemplate, readJson, readOptionalJson, tokenContent } from './tokenizer-files';
+import type { Json } from './tokenizer-files';
 
 export interface ChatMessage {
   role: string;
@@ -47,44 +49,6 @@ export interface TextTokenizer {
   createStreamDecoder(opts?: { skipSpecial?: boolean }): StreamDecoder;
   tokenToId(token: string): number | undefined;
   idToToken(id: number): string | undefined;
-}
-
-type Json = Record<string, unknown>;
-
-function readJson(file: string, what: string): Json {
-  try {
-    const v: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
-    return v as Json;
-  } catch (e) {
-    throw new ModelError('tokenizer-missing', `${file}: cannot be read as ${what} (${errorText(e)}); re-download the model's tokenizer files`, { cause: e });
-  }
-}
-
-function readOptionalJson(file: string, what: string): Json | null {
-  return fs.existsSync(file) ? readJson(file, what) : null;
-}
-
-/** A special-token field: a string, or an AddedToken-shaped `{content}`. */
-function tokenContent(v: unknown): string | null {
-  if (typeof v === 'string') return v;
-  if (typeof v === 'object' && v !== null && typeof (v as Json).content === 'string') return (v as Json).content as string;
-  return null;
-}
-
-/** The chat template: tokenizer_config's string or named list, else chat_template.jinja / chat_template.json. */
-function findChatTemplate(dir: string, config: Json): string | null {
-  const t = config.chat_template;
-  if (typeof t === 'string') return t;
-  if (Array.isArray(t)) {
-    const named = t as { name?: string; template?: string }[];
-    const pick = named.find((x) => x.name === 'default') ?? named[0];
-    if (typeof pick?.template === 'string') return pick.template;
-  }
-  const jinja = path.join(dir, 'chat_template.jinja');
-  if (fs.existsSync(jinja)) return fs.readFileSync(jinja, 'utf8');
-  const json = readOptionalJson(path.join(dir, 'chat_template.json'), 'a chat template');
-  return typeof json?.chat_template === 'string' ? json.chat_template : null;
 }
 
 function eosIdsOf(v: unknown): number[] {
@@ -142,9 +106,10 @@ class HfTextTokenizer implements TextTokenizer {
     extraEos: number[],
     decoderType: unknown,
   ) {
-    let max = -1;
-    for (const id of tok.get_vocab(true).values()) max = Math.max(max, id);
-    this.vocabSize = max + 1;
+    // The library's id → token array (added tokens included) is as long as the largest id + 1. Not
+    // get_vocab(): it walks every hole of that array, and one id of 7·10^8 in tokenizer.json took a minute.
+    const ids = tok.model?.vocab;
+    this.vocabSize = Array.isArray(ids) ? ids.length : 0;
     const added = tok.get_added_tokens_decoder();
     this.specialIds = new Set([...added].filter(([, t]) => t.special).map(([id]) => id));
     const bos = tokenContent(config.bos_token);
@@ -161,7 +126,14 @@ class HfTextTokenizer implements TextTokenizer {
   }
 
   encode(text: string, opts: { addSpecial?: boolean } = {}): number[] {
-    return this.tok.encode(text, { add_special_tokens: opts.addSpecial ?? true }).ids;
+    const ids = this.library('encode the text', () => this.tok.encode(text, { add_special_tokens: opts.addSpecial ?? true }).ids);
+    // a piece the vocabulary lacks, with no usable unk_token, comes back as id undefined
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
+        throw new ModelError('tokenizer-missing', `${this.source}: encoding the text gave token id ${show(id)}, outside the vocabulary (0..${this.vocabSize - 1}); tokenizer.json has no token (and no unk_token) for part of the text, re-download it or pass --prompt-ids`);
+      }
+    }
+    return ids;
   }
 
   decode(ids: readonly number[], opts: { skipSpecial?: boolean } = {}): string {
@@ -173,8 +145,22 @@ class HfTextTokenizer implements TextTokenizer {
     // Filter specials here: the library's own skip does a linear search per token.
     const keep = opts.skipSpecial ? ids.filter((id) => !this.specialIds.has(id)) : [...ids];
     if (keep.length === 0) return '';
-    if (this.byteLevel) return this.byteLevel.decode(keep);
-    return this.tok.decode(keep, { skip_special_tokens: false, clean_up_tokenization_spaces: this.cleanUpSpaces });
+    const byteLevel = this.byteLevel;
+    if (byteLevel) return this.library('decode ids', () => byteLevel.decode(keep));
+    return this.library('decode ids', () => this.tok.decode(keep, { skip_special_tokens: false, clean_up_tokenization_spaces: this.cleanUpSpaces }));
+  }
+
+  /**
+   * A call into @huggingface/tokenizers. A tokenizer.json it loads can still
+   * fail in use (a RobertaProcessing post-processor without cls / sep throws a
+   * TypeError on every encode); that is the file's fault, reported as such.
+   */
+  private library<T>(what: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw new ModelError('tokenizer-missing', `${this.source}: @huggingface/tokenizers could not ${what} with this tokenizer (${errorText(e)}); re-download tokenizer.json, or pass --prompt-ids`, { cause: e });
+    }
   }
 
   applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt: boolean }): string | null {
@@ -262,6 +248,7 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
     throw new ModelError('tokenizer-missing', `${dir}: has no tokenizer.json; download it with the model, or use --prompt-ids to pass token ids directly`);
   }
   const json = readJson(file, 'a Hugging Face tokenizer');
+  checkTokenIds(json, file);
   const config = readOptionalJson(path.join(dir, 'tokenizer_config.json'), 'tokenizer_config.json') ?? {};
   let tok: Tokenizer;
   try {

@@ -13,7 +13,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ModelError, errorText } from './errors';
+import { ModelError, errorText, oneLine, show } from './errors';
 import { SafetensorsFile, type SafeDtype, type TensorSlice } from './safetensors';
 import type { ModelConfig } from './types';
 
@@ -39,7 +39,7 @@ export class WeightStore implements WeightReader {
       for (const name of f.names()) {
         const prev = this.where.get(name);
         if (prev) {
-          throw new ModelError('safetensors-corrupt', `${f.path}: tensor '${name}' is also in ${prev.path}; a model folder must hold each tensor once (remove the stray file)`);
+          throw new ModelError('safetensors-corrupt', `${f.path}: tensor '${oneLine(name, 100)}' is also in ${prev.path}; a model folder must hold each tensor once (remove the stray file)`);
         }
         this.where.set(name, f);
       }
@@ -109,7 +109,7 @@ export class WeightStore implements WeightReader {
 
   private file(name: string): SafetensorsFile {
     const f = this.where.get(name);
-    if (!f) throw new ModelError('tensor-missing', `${this.dir}: no weight file holds tensor '${name}'; the weights do not match this model's config`);
+    if (!f) throw new ModelError('tensor-missing', `${this.dir}: no weight file holds tensor '${oneLine(name, 100)}'; the weights do not match this model's config`);
     return f;
   }
 
@@ -118,7 +118,7 @@ export class WeightStore implements WeightReader {
     for (const [name, shard] of weightMap) {
       const f = byBase.get(shard);
       if (f && !f.has(name)) {
-        throw new ModelError('tensor-missing', `${path.join(this.dir, INDEX_FILE)}: says tensor '${name}' is in ${shard}, but that file does not have it; re-download the model`);
+        throw new ModelError('tensor-missing', `${path.join(this.dir, INDEX_FILE)}: says tensor '${oneLine(name, 100)}' is in ${oneLine(shard, 100)}, but that file does not have it; re-download the model`);
       }
     }
   }
@@ -132,7 +132,7 @@ function weightFiles(dir: string): { files: string[]; weightMap: Map<string, str
     const files = [...new Set(weightMap.values())].sort();
     for (const f of files) {
       if (!fs.existsSync(path.join(dir, f))) {
-        throw new ModelError('weights-missing', `${path.join(dir, f)}: not found, but ${INDEX_FILE} lists it; the download is incomplete, fetch every shard`);
+        throw new ModelError('weights-missing', `${oneLine(path.join(dir, f), 300)}: not found, but ${INDEX_FILE} lists it; the download is incomplete, fetch every shard`);
       }
     }
     return { files, weightMap };
@@ -142,7 +142,7 @@ function weightFiles(dir: string): { files: string[]; weightMap: Map<string, str
   if (all.length > 0) return { files: all, weightMap: null };
   const bins = fs.readdirSync(dir).filter((f) => f.endsWith('.bin') || f.endsWith('.pth') || f.endsWith('.gguf'));
   const hint = bins.length > 0
-    ? ` (found ${bins.slice(0, 3).join(', ')}: ParaLab reads only safetensors; convert the checkpoint or download the safetensors version)`
+    ? ` (found ${oneLine(bins.slice(0, 3).join(', '), 200)}: ParaLab reads only safetensors; convert the checkpoint or download the safetensors version)`
     : '';
   throw new ModelError('weights-missing', `${dir}: no model.safetensors, ${INDEX_FILE} or other *.safetensors file${hint}`);
 }
@@ -160,8 +160,9 @@ function readIndex(indexPath: string): Map<string, string> {
   }
   const out = new Map<string, string>();
   for (const [name, file] of Object.entries(map)) {
-    if (typeof file !== 'string' || file.includes('/') || file.includes('\\')) {
-      throw new ModelError('safetensors-corrupt', `${indexPath}: weight_map entry '${name}' names ${JSON.stringify(file)}, not a file in this folder; re-download it`);
+    // a bare file name of this folder: no path separators, not '' / '.' / '..' (the folder itself or its parent), no NUL
+    if (typeof file !== 'string' || file === '' || file === '.' || file === '..' || /[/\\\0]/.test(file)) {
+      throw new ModelError('safetensors-corrupt', `${indexPath}: weight_map entry '${oneLine(name, 100)}' names ${show(file, 100)}, not a file in this folder; re-download it`);
     }
     out.set(name, file);
   }
@@ -173,70 +174,79 @@ function readIndex(indexPath: string): Map<string, string> {
 
 /** Hugging Face tensor names and shapes (`[out, in]` for linear layers) a config needs, in checkpoint order. */
 export function expectedTensors(c: ModelConfig): Map<string, number[]> {
-  const m = new Map<string, number[]>();
+  return new Map(expectedTensorList(c));
+}
+
+type Expected = Generator<[name: string, shape: number[]]>;
+
+/**
+ * expectedTensors one at a time: validateWeights stops at the first tensor
+ * the files lack, so a config.json claiming 10^9 layers or experts is refused
+ * without building a list of that size first.
+ */
+function* expectedTensorList(c: ModelConfig): Expected {
   const H = c.hidden;
   const q = c.heads * c.headDim;
   const kv = c.kvHeads * c.headDim;
-  m.set('model.embed_tokens.weight', [c.vocabSize, H]);
+  yield ['model.embed_tokens.weight', [c.vocabSize, H]];
   for (let i = 0; i < c.layers; i++) {
     const p = `model.layers.${i}`;
-    m.set(`${p}.input_layernorm.weight`, [H]);
-    addAttention(m, `${p}.self_attn`, c, q, kv);
-    m.set(`${p}.post_attention_layernorm.weight`, [H]);
-    addMlp(m, p, c);
+    yield [`${p}.input_layernorm.weight`, [H]];
+    yield* attention(`${p}.self_attn`, c, q, kv);
+    yield [`${p}.post_attention_layernorm.weight`, [H]];
+    yield* mlp(p, c);
   }
-  m.set('model.norm.weight', [H]);
-  if (!c.tieEmbeddings) m.set('lm_head.weight', [c.vocabSize, H]);
-  return m;
+  yield ['model.norm.weight', [H]];
+  if (!c.tieEmbeddings) yield ['lm_head.weight', [c.vocabSize, H]];
 }
 
-function addAttention(m: Map<string, number[]>, p: string, c: ModelConfig, q: number, kv: number): void {
+function* attention(p: string, c: ModelConfig, q: number, kv: number): Expected {
   const H = c.hidden;
-  m.set(`${p}.q_proj.weight`, [q, H]);
-  m.set(`${p}.k_proj.weight`, [kv, H]);
-  m.set(`${p}.v_proj.weight`, [kv, H]);
-  m.set(`${p}.o_proj.weight`, [H, q]);
+  yield [`${p}.q_proj.weight`, [q, H]];
+  yield [`${p}.k_proj.weight`, [kv, H]];
+  yield [`${p}.v_proj.weight`, [kv, H]];
+  yield [`${p}.o_proj.weight`, [H, q]];
   if (c.qkvBias) {
-    m.set(`${p}.q_proj.bias`, [q]);
-    m.set(`${p}.k_proj.bias`, [kv]);
-    m.set(`${p}.v_proj.bias`, [kv]);
+    yield [`${p}.q_proj.bias`, [q]];
+    yield [`${p}.k_proj.bias`, [kv]];
+    yield [`${p}.v_proj.bias`, [kv]];
   }
   if (c.qkNorm) {
     const whole = c.qkNormScope === 'projection'; // OLMoE: one norm over the whole projection
-    m.set(`${p}.q_norm.weight`, [whole ? q : c.headDim]);
-    m.set(`${p}.k_norm.weight`, [whole ? kv : c.headDim]);
+    yield [`${p}.q_norm.weight`, [whole ? q : c.headDim]];
+    yield [`${p}.k_norm.weight`, [whole ? kv : c.headDim]];
   }
 }
 
 /** SwiGLU weights `gate`/`up` [f, H], `down` [H, f] under the given names. */
-function addSwiglu(m: Map<string, number[]>, p: string, H: number, f: number, [gate, up, down]: [string, string, string]): void {
-  m.set(`${p}.${gate}.weight`, [f, H]);
-  m.set(`${p}.${up}.weight`, [f, H]);
-  m.set(`${p}.${down}.weight`, [H, f]);
+function* swiglu(p: string, H: number, f: number, [gate, up, down]: [string, string, string]): Expected {
+  yield [`${p}.${gate}.weight`, [f, H]];
+  yield [`${p}.${up}.weight`, [f, H]];
+  yield [`${p}.${down}.weight`, [H, f]];
 }
 
-function addMlp(m: Map<string, number[]>, p: string, c: ModelConfig): void {
+function* mlp(p: string, c: ModelConfig): Expected {
   const H = c.hidden;
   const moe = c.moe;
   if (!moe) {
-    addSwiglu(m, `${p}.mlp`, H, c.ffn, ['gate_proj', 'up_proj', 'down_proj']);
+    yield* swiglu(`${p}.mlp`, H, c.ffn, ['gate_proj', 'up_proj', 'down_proj']);
     return;
   }
   if (c.family === 'mixtral') {
-    m.set(`${p}.block_sparse_moe.gate.weight`, [moe.experts, H]);
+    yield [`${p}.block_sparse_moe.gate.weight`, [moe.experts, H]];
     for (let e = 0; e < moe.experts; e++) {
-      addSwiglu(m, `${p}.block_sparse_moe.experts.${e}`, H, moe.expertFfn, ['w1', 'w3', 'w2']);
+      yield* swiglu(`${p}.block_sparse_moe.experts.${e}`, H, moe.expertFfn, ['w1', 'w3', 'w2']);
     }
     return;
   }
   // Qwen2-MoE / Qwen3-MoE / OLMoE
-  m.set(`${p}.mlp.gate.weight`, [moe.experts, H]);
+  yield [`${p}.mlp.gate.weight`, [moe.experts, H]];
   for (let e = 0; e < moe.experts; e++) {
-    addSwiglu(m, `${p}.mlp.experts.${e}`, H, moe.expertFfn, ['gate_proj', 'up_proj', 'down_proj']);
+    yield* swiglu(`${p}.mlp.experts.${e}`, H, moe.expertFfn, ['gate_proj', 'up_proj', 'down_proj']);
   }
   if (moe.sharedExpertFfn > 0) {
-    addSwiglu(m, `${p}.mlp.shared_expert`, H, moe.sharedExpertFfn, ['gate_proj', 'up_proj', 'down_proj']);
-    m.set(`${p}.mlp.shared_expert_gate.weight`, [1, H]);
+    yield* swiglu(`${p}.mlp.shared_expert`, H, moe.sharedExpertFfn, ['gate_proj', 'up_proj', 'down_proj']);
+    yield [`${p}.mlp.shared_expert_gate.weight`, [1, H]];
   }
 }
 
@@ -248,7 +258,7 @@ const FLOAT_DTYPES: ReadonlySet<SafeDtype> = new Set(['F32', 'F16', 'BF16', 'F64
  * file and both shapes. Extra tensors (e.g. rotary inv_freq buffers) are fine.
  */
 export function validateWeights(store: WeightStore, config: ModelConfig): void {
-  for (const [name, want] of expectedTensors(config)) {
+  for (const [name, want] of expectedTensorList(config)) {
     if (!store.has(name)) {
       throw new ModelError('tensor-missing', `${store.dir}: tensor '${name}' (shape [${want.join(', ')}]) is missing from the weight files; the weights do not match config.json (${config.hfArchitecture}, ${config.layers} layers)`);
     }

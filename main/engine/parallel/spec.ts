@@ -105,16 +105,16 @@ export function parseSpec(text: string): ParallelSpec {
     const item = raw.trim();
     if (item === '') continue; // tolerate "dp=2,"
     if (item.toLowerCase() === 'single') {
-      throw new SpecError('single-with-keys', `'single' cannot be combined with other keys in '${text}'; drop 'single' or the other keys`);
+      throw new SpecError('single-with-keys', `'single' cannot be combined with other keys in '${shown(text)}'; drop 'single' or the other keys`);
     }
     const eq = item.indexOf('=');
-    if (eq < 0) throw new SpecError('syntax', `expected key=value, got '${item}'; e.g. 'tp=2'`);
+    if (eq < 0) throw new SpecError('syntax', `expected key=value, got '${shown(item)}'; e.g. 'tp=2'`);
     const key = item.slice(0, eq).trim().toLowerCase();
     const value = item.slice(eq + 1).trim();
     if (!(KEYS as readonly string[]).includes(key)) {
-      throw new SpecError('unknown-key', `unknown key '${key}' in '${item}'; use ${KEYS.join(', ')}`);
+      throw new SpecError('unknown-key', `unknown key '${shown(key)}' in '${shown(item)}'; use ${KEYS.join(', ')}`);
     }
-    if (values.has(key as Key)) throw new SpecError('duplicate-key', `key '${key}' is given twice in '${text}'; keep one`);
+    if (values.has(key as Key)) throw new SpecError('duplicate-key', `key '${key}' is given twice in '${shown(text)}'; keep one`);
     values.set(key as Key, value);
   }
   if (values.size === 0) throw new SpecError('empty', "empty parallel spec; write 'single' or degrees such as 'tp=2'");
@@ -132,6 +132,11 @@ export function parseSpec(text: string): ParallelSpec {
   const spImpl = parseSpImpl(values.get('sp_impl'));
   const ulyssesGiven = degree('ulysses');
 
+  // First, so that no check below factors a degree larger than any world (a 16-digit prime sp would take days).
+  const world = dp * pp * tp * sp;
+  if (world > MAX_WORLD) {
+    throw new SpecError('world-too-large', `dp·pp·tp·sp = ${world} ranks exceeds the limit of ${MAX_WORLD}; lower a degree`);
+  }
   if (spImpl === 'megatron' && sp > 1) {
     throw new SpecError(
       'megatron-with-sp',
@@ -156,17 +161,13 @@ export function parseSpec(text: string): ParallelSpec {
 
   const chunksGiven = values.get('ring_chunks')?.toLowerCase();
   if (chunksGiven !== undefined && chunksGiven !== 'zigzag' && chunksGiven !== 'naive') {
-    throw new SpecError('bad-ring-chunks', `unknown ring_chunks '${values.get('ring_chunks')}'; use zigzag or naive`);
+    throw new SpecError('bad-ring-chunks', `unknown ring_chunks '${shown(values.get('ring_chunks') ?? '')}'; use zigzag or naive`);
   }
   if (chunksGiven !== undefined && spImpl !== 'ring' && spImpl !== 'usp') {
     throw new SpecError('ring-chunks-without-ring', `ring_chunks only applies to sp_impl=ring or usp; add sp_impl=ring or drop ring_chunks`);
   }
   const ringChunks = (chunksGiven ?? 'zigzag') as ParallelSpec['ringChunks'];
 
-  const world = dp * pp * tp * sp;
-  if (world > MAX_WORLD) {
-    throw new SpecError('world-too-large', `dp·pp·tp·sp = ${world} ranks exceeds the limit of ${MAX_WORLD}; lower a degree`);
-  }
   const stageRanks = dp * tp * sp;
   if (stageRanks % ep !== 0) {
     throw new SpecError(
@@ -203,11 +204,11 @@ export function usedAxes(spec: ParallelSpec): Axis[] {
 
 function parseDegree(key: string, value: string): number {
   if (!/^\d+$/.test(value)) {
-    throw new SpecError('bad-number', `${key}=${value} is not a whole number; write e.g. ${key}=2`);
+    throw new SpecError('bad-number', `${key}=${shown(value)} is not a whole number; write e.g. ${key}=2`);
   }
   const n = Number(value);
   if (n === 0) throw new SpecError('zero', `${key}=0 is not a degree; degrees start at 1 (use ${key}=1 or drop the key)`);
-  if (!Number.isSafeInteger(n)) throw new SpecError('bad-number', `${key}=${value} is too large; world is at most ${MAX_WORLD} ranks`);
+  if (!Number.isSafeInteger(n)) throw new SpecError('bad-number', `${key}=${shown(value)} is too large; world is at most ${MAX_WORLD} ranks`);
   return n;
 }
 
@@ -215,7 +216,7 @@ function parseSpImpl(value: string | undefined): SpImpl {
   if (value === undefined) return 'ulysses';
   const v = value.toLowerCase();
   if (!(SP_IMPLS as readonly string[]).includes(v)) {
-    throw new SpecError('bad-sp-impl', `unknown sp_impl '${value}'; use ${SP_IMPLS.join(', ')}`);
+    throw new SpecError('bad-sp-impl', `unknown sp_impl '${shown(value)}'; use ${SP_IMPLS.join(', ')}`);
   }
   return v as SpImpl;
 }
@@ -224,11 +225,21 @@ function parseSpImpl(value: string | undefined): SpImpl {
 function parseEpTp(value: string | undefined, tp: number, ep: number): ParallelSpec['epTp'] {
   if (value === undefined) return 'share';
   const v = value.toLowerCase();
-  if (v !== 'share' && v !== 'allreduce') throw new SpecError('bad-ep-tp', `unknown ep_tp '${value}'; use share or allreduce`);
+  if (v !== 'share' && v !== 'allreduce') throw new SpecError('bad-ep-tp', `unknown ep_tp '${shown(value)}'; use share or allreduce`);
   if (v === 'allreduce' && (ep < 2 || tp !== ep)) {
     throw new SpecError('ep-tp-needs-tp-eq-ep', `ep_tp=allreduce runs each rank's experts on all tokens and all-reduces over the tp group, so it needs tp = ep > 1 (got tp=${tp}, ep=${ep}); e.g. 'tp=2,ep=2,ep_tp=allreduce', or drop ep_tp`);
   }
   return v;
+}
+
+/**
+ * Text the user wrote, inside a one-line message: line breaks and other
+ * control characters escaped (written as \n, \u0000), anything past 80 characters cut.
+ */
+function shown(text: string): string {
+  const s = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) =>
+    ch === '\n' ? '\\n' : ch === '\r' ? '\\r' : ch === '\t' ? '\\t' : `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
 function divisorList(n: number): string {

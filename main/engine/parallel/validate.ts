@@ -17,7 +17,7 @@
  */
 import type { ModelConfig } from '../model/types';
 import { MAX_WORLD, SpecError, usedAxes, type Axis, type ParallelSpec, type SpImpl } from './spec';
-import { divisors, splitSizes } from './split';
+import { splitSizes } from './split';
 
 /** Axes this build executes; the spec parser accepts the full grammar and refuses the rest clearly. */
 export const SUPPORTED_AXES: readonly Axis[] = ['dp', 'pp', 'tp', 'sp', 'ep'];
@@ -160,9 +160,16 @@ function kvReplicationNote(label: string, ranks: number, kvHeads: number): strin
   return `${label} does not divide the ${kvHeads} KV heads: each rank keeps the KV heads its query heads read (some replicated)`;
 }
 
-/** Degrees that split n evenly and fit in a world, e.g. 8 → [1, 2, 4, 8]. */
+/**
+ * Degrees that split n evenly and fit in a world, e.g. 8 → [1, 2, 4, 8].
+ * Only candidates up to MAX_WORLD are tried: a config's head or expert count
+ * is the model's to choose, and listing every divisor of a 16-digit one would
+ * not finish.
+ */
 function validDegrees(n: number): number[] {
-  return divisors(n).filter((d) => d <= MAX_WORLD);
+  const out: number[] = [];
+  for (let d = 1; d <= Math.min(n, MAX_WORLD); d++) if (n % d === 0) out.push(d);
+  return out;
 }
 
 function sizesText(n: number, parts: number): string {

@@ -149,7 +149,7 @@ describe('timeouts', () => {
       const { replies, kill } = startRanks(setup, [5], { hang: 1 });
       const r0 = await Promise.race([replies[0], new Promise<RankReply>((resolve) => setTimeout(() => resolve({ error: 'still waiting after 8 s' }), 8_000))]);
       kill();
-      expect('error' in r0 && r0.error).toBe(`CommError: all_reduce in group 'all': rank 1 did not arrive within 1 s (a peer died or is stuck; if this wait is expected, raise timeoutMs in prepareWorld)`);
+      expect('error' in r0 && r0.error).toBe(`CommError: all_reduce in group 'all': rank 1 did not arrive within 1 s (a peer died or is stuck; if this wait is expected, raise --timeout)`);
       expect(Date.now() - t0).toBeGreaterThanOrEqual(1_000);
     } finally {
       destroyWorld(setup);

@@ -178,7 +178,7 @@ describe('device failures end the run cleanly', () => {
           (e: unknown) => e as Error,
         );
         expect(err).not.toBeNull();
-        expect(err!.message).toMatch(/^rank \d: WebGPU found no GPU adapter: install the Vulkan driver/);
+        expect(err!.message).toMatch(/^rank \d failed in 'load': WebGPU found no GPU adapter: install the Vulkan driver/);
         expect(err!.message).toMatch(/lavapipe/);
       } finally {
         if (saved === undefined) delete process.env.VK_ICD_FILENAMES;
