@@ -171,7 +171,9 @@ async function main(): Promise<number> {
   const generateLoop = (async () => {
     while (Date.now() < end) {
       tally.generates++;
-      await call('generate', [{ model: pick(['synth-llama-tiny', 'synth-moe-tiny']), parallel: pick([...specs, 'sp=2', 'dp=2,ep=2']), promptIds: [1, 2, 3, 4, 5], maxNewTokens: 24, ignoreEos: true, threadsPerRank: 1 }]);
+      // expert parallelism only with the MoE preset (a dense model is refused with model-mismatch)
+      const [model, parallel] = pick([...[...specs, 'sp=2'].map((p) => ['synth-llama-tiny', p]), ['synth-moe-tiny', 'dp=2,ep=2'], ['synth-moe-tiny', 'tp=2']]);
+      await call('generate', [{ model, parallel, promptIds: [1, 2, 3, 4, 5], maxNewTokens: 24, ignoreEos: true, threadsPerRank: 1 }]);
       await new Promise((r) => setTimeout(r, 500));
     }
   })();
