@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { MAX_TIMEOUT_MS, maxThreadsPerRank } from '../engine/host/launch';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -64,8 +65,8 @@ export function intOpt(name: string, v: string | undefined, dflt: number, min = 
 export function threadsOpt(v: string | undefined): number | undefined {
   const cores = os.availableParallelism();
   if (v === undefined) return undefined;
-  if (!Number.isInteger(Number(v)) || Number(v) < 1 || Number(v) > 2 * cores) {
-    throw new UsageError(`--threads-per-rank must be an integer from 1 to ${2 * cores} (twice this machine's ${cores} cores), got '${v}'`);
+  if (!Number.isInteger(Number(v)) || Number(v) < 1 || Number(v) > maxThreadsPerRank(cores)) {
+    throw new UsageError(`--threads-per-rank must be an integer from 1 to ${maxThreadsPerRank(cores)} (twice this machine's ${cores} cores), got '${v}'`);
   }
   return Number(v);
 }
@@ -74,7 +75,7 @@ export function threadsOpt(v: string | undefined): number | undefined {
 export function timeoutOpt(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const s = Number(v);
-  if (!Number.isFinite(s) || s <= 0 || s > 86_400) throw new UsageError(`--timeout must be a number of seconds, more than 0 and at most 86400 (a day); got '${v}'`);
+  if (!Number.isFinite(s) || s <= 0 || s * 1000 > MAX_TIMEOUT_MS) throw new UsageError(`--timeout must be a number of seconds, more than 0 and at most 86400 (a day); got '${v}'`);
   return s * 1000;
 }
 

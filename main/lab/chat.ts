@@ -98,8 +98,6 @@ export function createChat(emit: (e: LabEvent) => void, deps: ChatDeps = {}): Ch
 
   async function engineFor(req: ChatRequest): Promise<ChatEngine> {
     const key = engineKey(req);
-    // a warm engine whose cluster failed (a rank died while idle) is replaced, not reused
-    if (warm && (await warm.engine.then((e) => !!e.cluster.failed, () => true))) await dropWarm();
     if (warm?.key !== key) {
       await dropWarm();
       const progress = (message: string) => emit({ kind: 'progress', task: 'chat', done: 0, total: 0, message });

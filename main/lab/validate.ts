@@ -14,6 +14,7 @@
 import os from 'node:os';
 import Ajv from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
+import { MAX_TIMEOUT_MS, maxThreadsPerRank } from '../engine/host/launch';
 import { LAB_METHODS } from './contract';
 import type { BenchRequest, ChatMessage, ChatRequest, CheckSpecRequest, GenerateRequest, LabApi, LabMethod, ListModelsRequest, ReportRequest, SamplingParams } from './contract';
 
@@ -34,10 +35,10 @@ const device = oneOf('cpu', 'webgpu', 'cuda');
 /** the longest prompt a message may carry (the socket's frame limit is 4 MiB) */
 const TEXT = 1 << 21;
 const TOKENS = 1 << 20;
-const timeoutMs = num({ exclusiveMinimum: 0, maximum: 86_400_000 });
+const timeoutMs = num({ exclusiveMinimum: 0, maximum: MAX_TIMEOUT_MS });
 
 export function paramSchemas(cores = os.availableParallelism()): Record<LabMethod, Schema[]> {
-  const threads = int(1, 2 * cores);
+  const threads = int(1, maxThreadsPerRank(cores));
   const sampling = props<SamplingParams>({
     greedy: { type: 'boolean' },
     temperature: num({ minimum: 0, maximum: 1e6 }),

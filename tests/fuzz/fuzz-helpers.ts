@@ -89,37 +89,47 @@ export function expectClean(e: unknown, exp: Expected, input: () => string): voi
 /** Time budget for one call: generous for a shared 2-core machine, far below a hang. */
 export const CALL_BUDGET_MS = 1500;
 
-/** Runs `fn`; returns its result or undefined after checking what it threw. Fails when one call takes too long. */
-export function outcome<T>(fn: () => T, exp: Expected, input: () => string): { ok: true; value: T } | { ok: false; error: Error } {
-  const t0 = performance.now();
-  try {
-    const value = fn();
+type Outcome<T> = { ok: true; value: T } | { ok: false; error: Error };
+
+/** What one call ended with: its value, or the thrown error after checking it is clean. */
+function judge<T>(ended: { value: T } | { thrown: unknown }, exp: Expected, input: () => string): Outcome<T> {
+  if ('value' in ended) {
     count('ok');
-    return { ok: true, value };
-  } catch (e) {
-    expectClean(e, exp, input);
-    count(kindOf(e as Error));
-    return { ok: false, error: e as Error };
-  } finally {
-    const ms = performance.now() - t0;
-    expect(ms, `one call took ${ms.toFixed(0)} ms (a hang?); input: ${input()}`).toBeLessThan(CALL_BUDGET_MS);
+    return { ok: true, value: ended.value };
   }
+  expectClean(ended.thrown, exp, input);
+  count(kindOf(ended.thrown as Error));
+  return { ok: false, error: ended.thrown as Error };
 }
 
-export async function outcomeAsync<T>(fn: () => Promise<T>, exp: Expected, input: () => string): Promise<{ ok: true; value: T } | { ok: false; error: Error }> {
+function inBudget(t0: number, input: () => string): void {
+  const ms = performance.now() - t0;
+  expect(ms, `one call took ${ms.toFixed(0)} ms (a hang?); input: ${input()}`).toBeLessThan(CALL_BUDGET_MS);
+}
+
+/** Runs `fn`; returns its result, or the error after checking what it threw. Fails when one call takes too long. */
+export function outcome<T>(fn: () => T, exp: Expected, input: () => string): Outcome<T> {
   const t0 = performance.now();
+  let ended: { value: T } | { thrown: unknown };
   try {
-    const value = await fn();
-    count('ok');
-    return { ok: true, value };
+    ended = { value: fn() };
   } catch (e) {
-    expectClean(e, exp, input);
-    count(kindOf(e as Error));
-    return { ok: false, error: e as Error };
-  } finally {
-    const ms = performance.now() - t0;
-    expect(ms, `one call took ${ms.toFixed(0)} ms (a hang?); input: ${input()}`).toBeLessThan(CALL_BUDGET_MS);
+    ended = { thrown: e };
   }
+  inBudget(t0, input);
+  return judge(ended, exp, input);
+}
+
+export async function outcomeAsync<T>(fn: () => Promise<T>, exp: Expected, input: () => string): Promise<Outcome<T>> {
+  const t0 = performance.now();
+  let ended: { value: T } | { thrown: unknown };
+  try {
+    ended = { value: await fn() };
+  } catch (e) {
+    ended = { thrown: e };
+  }
+  inBudget(t0, input);
+  return judge(ended, exp, input);
 }
 
 /** A short printable form of a fuzz input for failure messages. */

@@ -64,6 +64,12 @@ export interface ClusterOptions {
   remote?: { listen: string; count: number; onListening?: (address: string) => void };
 }
 
+/** " during 'prefill'": what the rank was doing (its oldest pending request), or '' when idle. */
+function during(r: RankProc): string {
+  const first = r.pending.values().next();
+  return first.done ? '' : ` during '${first.value.what}'`;
+}
+
 /** How to start a rank: the bundled JS next to the app's main, or the TS source through tsx. */
 export function rankEntry(): { file: string; execArgv: string[] } {
   // Bundled (electron-vite): out/main/rank.js beside index.js, or one level up from a chunk.
@@ -224,8 +230,7 @@ export class Cluster {
     r.child.on('message', (raw: unknown) => {
       const bad = malformed(raw);
       if (bad) {
-        const busy = [...r.pending.values()].map((p) => p.what);
-        this.fail(new ClusterError(`rank ${r.rank} sent a malformed message${busy.length ? ` during '${busy[0]}'` : ''}: ${bad}`, r.rank));
+        this.fail(new ClusterError(`rank ${r.rank} sent a malformed message${during(r)}: ${bad}`, r.rank));
         return;
       }
       const msg = raw as RankMsg;
@@ -260,9 +265,8 @@ export class Cluster {
     r.child.on('exit', (code, signal) => {
       r.exited = true;
       if (this.stopping) return;
-      const busy = [...r.pending.values()].map((p) => p.what);
       const how = signal ? `was killed by ${signal}` : code === null ? 'lost its connection to the host' : `exited with code ${code}`;
-      this.fail(new ClusterError(`rank ${r.rank} (pid ${r.child.pid}) ${how}${busy.length ? ` during '${busy[0]}'` : ''}`, r.rank));
+      this.fail(new ClusterError(`rank ${r.rank} (pid ${r.child.pid}) ${how}${during(r)}`, r.rank));
     });
     r.child.on('error', (err) => this.fail(new ClusterError(`rank ${r.rank}: ${err.message}`, r.rank)));
   }
@@ -283,9 +287,8 @@ export class Cluster {
       // A rank beating from its JS thread (joined over TCP) is silent while it
       // computes (session.run is synchronous); its step timeout covers that.
       if (!r.beatsOffThread && pending.some((p) => p.type !== 'ledger' && p.type !== 'close')) continue;
-      const during = pending.length ? ` during '${pending[0].what}'` : ' while idle';
       const s = ((now - r.lastBeat) / 1000).toFixed(1);
-      this.fail(new ClusterError(`rank ${r.rank} (pid ${r.child.pid}) stopped responding${during}: no heartbeat for ${s} s (the process is stopped, frozen or starved of CPU)`, r.rank));
+      this.fail(new ClusterError(`rank ${r.rank} (pid ${r.child.pid}) stopped responding${during(r) || ' while idle'}: no heartbeat for ${s} s (the process is stopped, frozen or starved of CPU)`, r.rank));
       return;
     }
   }

@@ -57,6 +57,12 @@ export function rankInits(mesh: Mesh, roles: RankRole[], placement: Placement, d
   }));
 }
 
+/** The most threads one rank may ask for: twice the cores (each is an onnxruntime worker with its own stack and arena). */
+export const maxThreadsPerRank = (cores: number) => 2 * cores;
+
+/** The longest step bound or heartbeat silence a user may set: a day. */
+export const MAX_TIMEOUT_MS = 86_400_000;
+
 /**
  * Refuse, before anything starts, what this machine cannot run (the world's
  * bound, MAX_WORLD ranks, is the spec parser's): more threads per rank than
@@ -68,10 +74,10 @@ export function checkEngineBounds(o: { threadsPerRank?: number; timeoutMs?: numb
     throw Object.assign(new Error(message), { code });
   };
   const t = o.threadsPerRank;
-  if (t !== undefined && (!Number.isInteger(t) || t < 1 || t > cores * 2)) {
-    bad('bad_request', `threads per rank must be an integer from 1 to ${cores * 2} (twice this machine's ${cores} cores), got ${t}; leave it out for the default`);
+  if (t !== undefined && (!Number.isInteger(t) || t < 1 || t > maxThreadsPerRank(cores))) {
+    bad('bad_request', `threads per rank must be an integer from 1 to ${maxThreadsPerRank(cores)} (twice this machine's ${cores} cores), got ${t}; leave it out for the default`);
   }
   for (const [k, v] of [['timeout', o.timeoutMs], ['heartbeat timeout', o.heartbeatTimeoutMs]] as const) {
-    if (v !== undefined && (!Number.isFinite(v) || v <= 0 || v > 86_400_000)) bad('bad_request', `the ${k} must be a positive number of milliseconds up to a day, got ${v}`);
+    if (v !== undefined && (!Number.isFinite(v) || v <= 0 || v > MAX_TIMEOUT_MS)) bad('bad_request', `the ${k} must be a positive number of milliseconds up to a day, got ${v}`);
   }
 }

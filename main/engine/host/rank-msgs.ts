@@ -50,7 +50,7 @@ const finite = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
 
 /** Why a reply's result does not fit the request it answers (null when it does); checked where wrong data would pass silently. */
 export function malformedResult(type: HostMsgType, result: unknown): string | null {
-  if (type !== 'step' && type !== 'serve-prefill' && type !== 'serve-step') return null;
+  if (!STEP_TYPES.has(type)) return null;
   if (typeof result !== 'object' || result === null) return `expected a step result, got ${result === null ? 'null' : typeof result}`;
   const r = result as Record<string, unknown>;
   const t = r['tokens'];

@@ -98,10 +98,11 @@ export async function stepLane(host: LoopHost, members: Replica[], req: (member:
   const results: StepResult[][] = await Promise.all(members.map((m, k) => Promise.all(m.ranks.map((r) => host.cluster.request(r, req(k), bound)))));
   host.cluster.budget.observe(tokens, performance.now() - t0);
   // the samplers' ids must be real token ids, one per sequence: a rank that answers otherwise is broken
+  const V = host.config.vocabSize;
   members.forEach((m, k) => {
     const r = results[k][m.ranks.indexOf(m.sampler)];
-    const V = host.config.vocabSize;
-    const bad = !r.tokens ? 'no token ids' : r.tokens.length < shape.B ? `${r.tokens.length} token ids for ${shape.B} sequences` : r.tokens.find((t) => t >= V) !== undefined ? `token id ${r.tokens.find((t) => t >= V)} outside the vocabulary of ${V}` : null;
+    const outside = r.tokens?.find((t) => t >= V);
+    const bad = !r.tokens ? 'no token ids' : r.tokens.length < shape.B ? `${r.tokens.length} token ids for ${shape.B} sequences` : outside !== undefined ? `token id ${outside} outside the vocabulary of ${V}` : null;
     if (bad) {
       const err = new ClusterError(`rank ${m.sampler} (the sampler) sent a malformed step result: ${bad}`, m.sampler);
       host.cluster.abort(err);
