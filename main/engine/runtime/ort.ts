@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { DeviceKind } from '../types';
 import { explainDeviceError, ortBinDir, providerLibrary } from './providers';
+import { createSyncCpuSession } from './ort-sync';
 
 export interface SessionConfig {
   device: DeviceKind;
@@ -74,7 +75,8 @@ export function deviceFailure(c: SessionConfig, e: unknown): unknown {
 export async function createSession(bytes: Uint8Array, c: SessionConfig): Promise<ort.InferenceSession> {
   let s: ort.InferenceSession;
   try {
-    s = await ort.InferenceSession.create(bytes, sessionOptions(c));
+    const sync = c.device === 'cpu' && process.env.PARALAB_ORT_ASYNC !== '1' ? createSyncCpuSession(bytes, sessionOptions(c)) : null;
+    s = sync ?? (await ort.InferenceSession.create(bytes, sessionOptions(c)));
   } catch (e) {
     throw deviceFailure(c, e);
   }
