@@ -8,6 +8,7 @@
  * machine shows. Each unusable provider comes with what to do about it.
  */
 import { parse } from './args';
+import { autoTransport } from '../engine/comm/world';
 import { DEVICE_KINDS, localProviderFacts, ortVersion } from '../engine/runtime/providers';
 import type { ProviderFacts } from '../engine/runtime/providers';
 import { listGpus, vulkanIcds } from '../engine/runtime/gpus';
@@ -34,6 +35,8 @@ export interface DevicesReport {
   devices: DeviceRow[];
   gpus: GpuInfo[];
   vulkan_icds: string[];
+  /** how ranks on this machine talk (transport 'auto') and why */
+  data_plane: { transport: 'shm' | 'unix' | 'tcp'; reason: string };
 }
 
 /** Pure: one row per provider from its install facts and (optional) probe. */
@@ -59,7 +62,7 @@ export async function devicesReport(probe: boolean): Promise<DevicesReport> {
   }
   const gpus = listGpus();
   const icds = process.platform === 'linux' ? vulkanIcds() : [];
-  return { onnxruntime: ortVersion(), platform: `${process.platform}-${process.arch}`, devices: deviceRows(facts, probes, { gpus: gpus.length, icds }), gpus, vulkan_icds: icds };
+  return { onnxruntime: ortVersion(), platform: `${process.platform}-${process.arch}`, devices: deviceRows(facts, probes, { gpus: gpus.length, icds }), gpus, vulkan_icds: icds, data_plane: autoTransport() };
 }
 
 /** Pure: the human table. */
@@ -76,6 +79,7 @@ export function formatDevices(r: DevicesReport): string {
   if (r.platform.startsWith('linux')) {
     lines.push(r.vulkan_icds.length ? `Vulkan drivers: ${r.vulkan_icds.map((p) => p.split('/').pop()).join(', ')}` : 'Vulkan drivers: none (WebGPU needs one; see README, "GPU execution providers")');
   }
+  if (r.data_plane) lines.push(`Ranks talk over: ${r.data_plane.transport} (${r.data_plane.reason})`);
   return lines.join('\n');
 }
 

@@ -286,6 +286,8 @@ export interface LabInfo {
   memoryBytes: number;
   /** execution providers this build of onnxruntime-node can create */
   devices: string[];
+  /** how ranks on this machine talk ('auto'): shared memory, else Unix sockets (TCP on Windows), and why */
+  dataPlane: { transport: 'shm' | 'unix' | 'tcp'; reason: string };
 }
 
 /** The API. Every method returns a promise; failures reject with a LabError-shaped message. */

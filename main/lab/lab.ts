@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
+import { autoTransport } from '../engine/comm/world';
 import { listModels as catalogListModels } from '../engine/model/catalog';
 import { LAB_API_VERSION, type GenerateRequest, type GenerateResult, type LabApi, type LabEvent, type LabInfo } from './contract';
 import type { ListModelsRequest, ModelSummary } from './contract';
@@ -58,6 +59,7 @@ export function createLab(deps: LabDeps = {}): LabApi {
         cpus: os.availableParallelism(),
         memoryBytes: os.totalmem(),
         devices: await devices,
+        dataPlane: autoTransport(),
       };
     },
     listModels: (req) => (deps.listModels ?? catalogListModels)({ paths: req?.paths }),

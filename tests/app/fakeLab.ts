@@ -35,7 +35,7 @@ export function fakeLab(): FakeLab {
     calls,
     async info() {
       calls.push({ method: 'info', args: [] });
-      return { apiVersion: 1, version: 'test', platform: 'linux-x64', cpus: 2, memoryBytes: 1 << 30, devices: ['cpu'] };
+      return { apiVersion: 1, version: 'test', platform: 'linux-x64', cpus: 2, memoryBytes: 1 << 30, devices: ['cpu'], dataPlane: { transport: 'shm', reason: 'test' } };
     },
     async listModels(req) {
       calls.push({ method: 'listModels', args: [req] });

@@ -136,7 +136,7 @@ describe('web host: Lab API over WebSocket', () => {
         v: 1,
         id: 1,
         ok: true,
-        result: { apiVersion: 1, version: 'test', platform: 'linux-x64', cpus: 2, memoryBytes: 1 << 30, devices: ['cpu'] },
+        result: { apiVersion: 1, version: 'test', platform: 'linux-x64', cpus: 2, memoryBytes: 1 << 30, devices: ['cpu'], dataPlane: { transport: 'shm', reason: 'test' } },
       });
       const listed = await call(ws, { v: 1, id: 2, method: 'listModels', params: [{ paths: ['/models/a'] }] });
       expect(listed).toMatchObject({ v: 1, id: 2, ok: true });

@@ -61,13 +61,14 @@ describe('lab devices', () => {
       ],
       { webgpu: { device: 'webgpu', ok: false, ms: 12, error: 'WebGPU found no GPU adapter: install drivers', log: '' } },
     );
-    const text = formatDevices({ onnxruntime: '1.30.0', platform: 'linux-x64', devices: rows, gpus: [], vulkan_icds: [] });
+    const text = formatDevices({ onnxruntime: '1.30.0', platform: 'linux-x64', devices: rows, gpus: [], vulkan_icds: [], data_plane: { transport: 'unix', reason: 'the native addon is not built' } });
     expect(text).toMatch(/^cpu\s+yes\s+yes/m);
     expect(text).toMatch(/^webgpu\s+yes\s+no\s+12 ms/m);
     expect(text).toMatch(/↳ WebGPU found no GPU adapter/);
     expect(text).toMatch(/^cuda\s+no\s+—/m);
     expect(text).toMatch(/↳ install it with cuda12/);
     expect(text).toMatch(/Vulkan drivers: none/);
+    expect(text).toMatch(/^Ranks talk over: unix \(the native addon is not built\)$/m);
   });
 });
 

@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { createLab } from '../../main/lab/lab';
+import { shmAddon } from '../../main/engine/comm/shm-native';
 import { startWebHost, type WebHost } from '../../main/server';
 import { PRESET_IDS } from '../../main/engine/model/presets';
 import { RENDERER_OUT, ensureRendererBuilt } from './build';
@@ -73,6 +74,10 @@ describe.skipIf(skip)('Models view in Chromium through the web host', () => {
     const small = page.locator('[data-model-id="synth-llama-small"]');
     expect(await small.locator('[data-testid="params"]').textContent()).toMatch(/^15\d\.\dM$/);
     await expect.poll(() => page.locator('[data-testid="statusbar"]').textContent()).toContain('Web host');
+    // the real host says how its ranks would talk here (shared memory where the addon is built)
+    const plane = page.locator('[data-testid="transport"]');
+    expect(await plane.textContent()).toBe(shmAddon() ? 'ranks: shared memory' : 'ranks: Unix sockets');
+    expect(await plane.getAttribute('title')).toMatch(shmAddon() ? /native addon/ : /addon|Linux-only/);
 
     // the chart really drew: its canvas has a fair share of non-transparent pixels
     await page.waitForSelector('[data-testid="params-chart"] canvas');

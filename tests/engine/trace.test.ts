@@ -22,7 +22,8 @@ describe('rank spans', () => {
           expect(list.some((s) => s.cat === 'comm' || s.cat === 'wait' || s.cat === 'bubble'), `${parallel} rank ${rank} communicates`).toBe(true);
           for (const s of list) {
             expect(s.ts).toBeGreaterThanOrEqual(before);
-            expect(s.ts + s.dur).toBeLessThanOrEqual(after + 1000);
+            // two processes' epoch clocks (timeOrigin + now) agree to a few ms, not better, on a loaded machine
+            expect(s.ts + s.dur).toBeLessThanOrEqual(after + 5000);
             expect(s.dur).toBeGreaterThanOrEqual(0);
           }
         }

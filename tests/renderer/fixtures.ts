@@ -31,7 +31,7 @@ export const MODELS: ModelSummary[] = [
 export function fakeLab(models: ModelSummary[] = MODELS) {
   const requests: ListModelsRequest[] = [];
   const lab: LabApi = {
-    info: async () => ({ apiVersion: 1, version: 'test', platform: 'linux-x64', cpus: 2, memoryBytes: 24 * 2 ** 30, devices: ['cpu', 'webgpu'] }),
+    info: async () => ({ apiVersion: 1, version: 'test', platform: 'linux-x64', cpus: 2, memoryBytes: 24 * 2 ** 30, devices: ['cpu', 'webgpu'], dataPlane: { transport: 'unix', reason: 'the native addon is not built' } }),
     listModels: async (req) => {
       requests.push(req);
       const extra = (req.paths ?? []).map((p): ModelSummary => ({ ...base, id: p, name: p.split('/').pop() ?? p, source: 'folder', path: p }));

@@ -10,7 +10,8 @@
  * for spinUs, then sleep off the event loop on this rank's doorbell word: a
  * peer rings it after every piece it writes to us or reads from us, so one
  * pool-thread futex wait covers all of this rank's pending sends and receives
- * in the group. Messages with another tag than the one asked for are set
+ * in the group. Every access to the segment is a call into the addon (words,
+ * chunk copies): the mapping is never visible here. Messages with another tag than the one asked for are set
  * aside (copied out) until asked for: matching is by (peer, tag), in order.
  */
 import { CommError, checkPeerTag, peerError, uninitF32 } from './communicator';
@@ -31,7 +32,6 @@ interface Waiter {
 }
 
 export class ShmMailbox {
-  private readonly boxes: Float32Array[][][];
   private readonly sendTail = new Map<number, Promise<void>>();
   private readonly recvTail = new Map<number, Promise<unknown>>();
   private readonly stash = new Map<string, Float32Array[]>();
@@ -42,12 +42,7 @@ export class ShmMailbox {
   constructor(
     private readonly seg: ShmSegment,
     private readonly ledger: Ledger,
-  ) {
-    const { n, p, layout } = seg;
-    this.boxes = Array.from({ length: n }, (_, a) =>
-      Array.from({ length: n }, (_, b) => Array.from({ length: p.chunks }, (_, k) => new Float32Array(seg.ab, layout.box(a, b, k), p.chunkBytes / 4))),
-    );
-  }
+  ) {}
 
   private get me(): number {
     return this.seg.me;
@@ -97,7 +92,7 @@ export class ShmMailbox {
   }
 
   private load(i: number): number {
-    return Atomics.load(this.seg.ctrl, i);
+    return this.seg.load(i);
   }
 
   /** chunks written a→b minus chunks read, modulo 2^32 */
@@ -116,19 +111,19 @@ export class ShmMailbox {
     const { chunks, chunkBytes } = this.seg.p;
     const cap = chunkBytes / 4;
     const me = this.me;
-    const ctrl = this.seg.ctrl;
+    const seg = this.seg;
     let off = 0;
     do {
       if (this.inFlight(me, peer) >= chunks) await this.waitFor(() => this.inFlight(me, peer) < chunks, peer, 'send', t0);
       const written = this.load(this.word(me, peer, P_WRITTEN));
       const k = (written >>> 0) % chunks;
       const len = Math.min(cap, data.length - off);
-      this.boxes[me][peer][k].set(data.subarray(off, off + len));
+      seg.native.boxWrite(seg.h, me, peer, k, data, off, len);
       const meta = this.word(me, peer, 2 + 3 * k);
-      ctrl[meta] = tag;
-      ctrl[meta + 1] = data.byteLength;
-      ctrl[meta + 2] = len * 4;
-      Atomics.store(ctrl, this.word(me, peer, P_WRITTEN), (written + 1) | 0);
+      seg.store(meta, tag);
+      seg.store(meta + 1, data.byteLength);
+      seg.store(meta + 2, len * 4);
+      seg.store(this.word(me, peer, P_WRITTEN), (written + 1) | 0);
       this.ringBell(peer);
       off += len;
     } while (off < data.length);
@@ -160,7 +155,7 @@ export class ShmMailbox {
   /** Copy one whole message out of the a→me ring (its first piece is there already). */
   private async readMessage(peer: number, t0: number): Promise<[number, Float32Array]> {
     const chunks = this.seg.p.chunks;
-    const ctrl = this.seg.ctrl;
+    const seg = this.seg;
     const readIdx = this.word(peer, this.me, P_READ);
     let out: Float32Array | null = null;
     let tag = 0;
@@ -171,13 +166,13 @@ export class ShmMailbox {
       const k = (read >>> 0) % chunks;
       const meta = this.word(peer, this.me, 2 + 3 * k);
       if (!out) {
-        tag = ctrl[meta];
-        out = uninitF32(ctrl[meta + 1] / 4);
+        tag = seg.load(meta);
+        out = uninitF32(seg.load(meta + 1) / 4);
       }
-      const len = ctrl[meta + 2] / 4;
-      out.set(this.boxes[peer][this.me][k].subarray(0, len), off);
+      const len = seg.load(meta + 2) / 4;
+      seg.native.boxRead(seg.h, peer, this.me, k, out, off, len);
       off += len;
-      Atomics.store(ctrl, readIdx, (read + 1) | 0);
+      seg.store(readIdx, (read + 1) | 0);
       this.ringBell(peer);
       if (off >= out.length) return [tag, out];
     }
@@ -198,17 +193,15 @@ export class ShmMailbox {
 
   private async pump(): Promise<void> {
     this.pumping = true;
-    const { ctrl, ab, native } = this.seg;
-    const bell = this.seg.rankWord(this.me, R_BELL);
-    const sleepers = this.seg.rankWord(this.me, R_BELL_SLEEP);
+    const seg = this.seg;
+    const bell = seg.rankWord(this.me, R_BELL);
     try {
       while (this.waiters.size > 0) {
-        const rung = Atomics.load(ctrl, bell);
+        const rung = seg.load(bell);
         this.settle();
         if (this.waiters.size === 0) break;
-        Atomics.add(ctrl, sleepers, 1);
-        await native.futexWaitAsync(ab, bell * 4, rung, SLICE_MS);
-        Atomics.sub(ctrl, sleepers, 1);
+        // the addon counts itself in the bell's sleepers word while it sleeps
+        await seg.native.bellWaitAsync(seg.h, bell, rung, SLICE_MS);
         this.expire();
       }
     } finally {

@@ -1,6 +1,12 @@
 /**
- * Collectives over one group's shared-memory segment (layout and waiting:
- * shm-segment.ts; send/recv: shm-mailbox.ts). Made for 2–8 ranks on one host:
+ * Collectives over one group's shared-memory segment (layout: shm-segment.ts;
+ * send/recv: shm-mailbox.ts). Each collective is one call into the addon
+ * (native/shm.c), which copies the caller's arrays into the segment, waits
+ * (spin, futex), reduces and copies out: no event-loop turn, no promise and
+ * no allocation between the phases, and no external ArrayBuffer, so the same
+ * path runs in Node and in Electron. A call that still waits blockMs after
+ * it began returns BLOCKED; this side then awaits a pool-thread sleep and
+ * repeats the call, which resumes where it stopped. Made for 2–8 ranks on one host:
  * every rank posts into its own slot, one generation bump tells the peers,
  * and each reads what it needs straight from the others' slots — one or two
  * synchronisations per window instead of a ring's 2(n−1) steps. Buffers
@@ -21,27 +27,21 @@
  * bytes a peer reads from this rank's slot and a "recv" bytes this rank reads
  * from the peers' slots — exactly what this algorithm copies.
  */
-import { CommError, checkCounts, closedForm, evenCounts, offsets, outArray } from './communicator';
+import { CommError, checkCounts, closedForm, evenCounts, offsets, outArray, peerError, timeoutError, uninitF32 } from './communicator';
 import type { CommOp, Communicator } from './communicator';
 import type { Ledger } from './ledger';
 import { ShmMailbox } from './shm-mailbox';
+import { IO_HEAD, SHM } from './shm-native';
+import type { ShmStatus } from './shm-native';
 import type { ShmSegment } from './shm-segment';
-
-const clamp = (x: number, hi: number) => Math.max(0, Math.min(hi, x));
 
 export class ShmGroup implements Communicator {
   readonly rank: number;
   readonly size: number;
-  private readonly slots: Float32Array[][];
-  private readonly heads: Int32Array[][];
-  /** floats per slot */
-  private readonly W: number;
   private readonly mail: ShmMailbox;
-  private gen = 0;
-  private round = 0;
+  /** the addon's scalar results: [ms, waitMs, floats needed, peer, …, one length / count per rank] */
+  private readonly io: Float64Array;
   private busy: CommOp | null = null;
-  /** ms the current op waited for the last peer at its first sync */
-  private firstWait = -1;
 
   constructor(
     readonly name: string,
@@ -50,10 +50,7 @@ export class ShmGroup implements Communicator {
   ) {
     this.rank = seg.me;
     this.size = seg.n;
-    this.W = seg.p.slotBytes / 4;
-    const { layout } = seg;
-    this.slots = Array.from({ length: seg.n }, (_, r) => [0, 1].map((p) => new Float32Array(seg.ab, layout.slot(r, p) + layout.slotHdrBytes, this.W)));
-    this.heads = Array.from({ length: seg.n }, (_, r) => [0, 1].map((p) => new Int32Array(seg.ab, layout.slot(r, p), seg.n)));
+    this.io = new Float64Array(IO_HEAD + seg.n);
     this.mail = new ShmMailbox(seg, ledger);
   }
 
@@ -61,214 +58,132 @@ export class ShmGroup implements Communicator {
     this.mail.close(why);
   }
 
-  // ── op bookkeeping and synchronisation ────────────────────────────────
+  // ── driving one native collective ─────────────────────────────────────
 
-  private begin(op: CommOp): number {
+  /**
+   * Call `call` until it is done: after BLOCKED sleep off the event loop and
+   * repeat; after NEED_OUT hand the learned length to `need` and repeat.
+   * Then record the call in the ledger (bytes: the closed form of `bytes()`).
+   */
+  private async drive(op: CommOp, call: () => ShmStatus, bytes: () => { sent: number; recv: number }, need?: (floats: number) => void, fail?: (s: ShmStatus) => CommError | null): Promise<void> {
     if (this.busy) throw new CommError(`${op} in group '${this.name}' started while ${this.busy} is still running: await each collective before the next on the same group`, op, this.name);
     this.busy = op;
-    this.firstWait = -1;
-    return performance.now();
-  }
-
-  private end(op: CommOp, t0: number, bytes: { sent: number; recv: number }): void {
-    this.busy = null;
-    this.ledger.record(op, this.name, bytes.sent, bytes.recv, performance.now() - t0, Math.max(0, this.firstWait));
-  }
-
-  /** Post the next generation and wait for every peer: true when done without leaving the thread. */
-  private syncNow(op: CommOp, t0: number): boolean {
-    const g = (this.gen = (this.gen + 1) | 0);
-    this.seg.arrive(g);
-    const tw = performance.now();
-    const done = this.seg.waitSync(g, op, t0);
-    if (done && this.firstWait < 0) this.firstWait = performance.now() - tw;
-    return done;
-  }
-
-  private async syncLater(op: CommOp, t0: number): Promise<void> {
-    const tw = performance.now();
-    await this.seg.waitAsync(this.gen, op, t0);
-    if (this.firstWait < 0) this.firstWait = performance.now() - tw;
-  }
-
-  private run<T>(op: CommOp, body: (t0: number) => Promise<T>): Promise<T> {
-    let t0: number;
     try {
-      t0 = this.begin(op);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return body(t0).catch((e: unknown) => {
+      for (;;) {
+        const s = call();
+        if (s === SHM.DONE) break;
+        if (s === SHM.BLOCKED) await this.seg.native.waitAsync(this.seg.h);
+        else if (s === SHM.NEED_OUT && need) need(this.io[2]);
+        else throw fail?.(s) ?? this.failure(op, s);
+      }
+    } finally {
       this.busy = null;
-      throw e;
-    });
+    }
+    const b = bytes();
+    this.ledger.record(op, this.name, b.sent, b.recv, this.io[0], this.io[1]);
   }
 
-  private parity(): number {
-    return this.round++ & 1;
+  private learned(): number[] {
+    return Array.from(this.io.subarray(IO_HEAD, IO_HEAD + this.size));
+  }
+
+  private failure(op: CommOp, s: ShmStatus): CommError {
+    const peer = this.io[3];
+    switch (s) {
+      case SHM.PEER_GONE:
+        return peerError(op, this.name, [peer], 'exited or left the group before arriving (see that rank for the cause)');
+      case SHM.TIMEOUT:
+        return timeoutError(op, this.name, [peer], this.seg.p.timeoutMs);
+      case SHM.BAD_LENGTH:
+        return new CommError(`${op} in group '${this.name}': ranks passed buffers of [${this.learned().join(', ')}] floats; every rank must pass the same length`, op, this.name);
+      case SHM.CLOSED:
+        return new CommError(`${op} in group '${this.name}': this rank left the group after an earlier failure (see the first error)`, op, this.name);
+      default:
+        return new CommError(`${op} in group '${this.name}': the shared-memory addon answered status ${s}`, op, this.name);
+    }
   }
 
   // ── collectives ───────────────────────────────────────────────────────
 
-  allReduce(buf: Float32Array): Promise<void> {
-    return this.run('all_reduce', async (t0) => {
-      const { size: n, rank: me } = this;
-      const counts = evenCounts(buf.length, n);
-      const offs = offsets(counts);
-      const wc = Math.floor(this.W / n);
-      const windows = Math.ceil(counts[0] / wc);
-      for (let k = 0; k < windows; k++) {
-        const p = this.parity();
-        const at = (r: number) => offs[r] + k * wc;
-        const len = (r: number) => clamp(counts[r] - k * wc, wc);
-        const mine = this.slots[me][p];
-        for (let r = 0; r < n; r++) if (r !== me && len(r) > 0) mine.set(buf.subarray(at(r), at(r) + len(r)), r * wc);
-        if (k === 0) this.heads[me][p][0] = buf.length;
-        if (!this.syncNow('all_reduce', t0)) await this.syncLater('all_reduce', t0);
-        if (k === 0) this.checkSameLength('all_reduce', p, buf.length);
-        const m = len(me);
-        if (m > 0) {
-          const own = buf.subarray(at(me), at(me) + m);
-          const srcs = this.slots.map((s, r) => (r === me ? own : s[p].subarray(me * wc, me * wc + m)));
-          this.seg.native.reduceInto(mine.subarray(me * wc, me * wc + m), srcs, own);
-        }
-        if (!this.syncNow('all_reduce', t0)) await this.syncLater('all_reduce', t0);
-        for (let r = 0; r < n; r++) if (r !== me && len(r) > 0) buf.set(this.slots[r][p].subarray(r * wc, r * wc + len(r)), at(r));
-      }
-      this.end('all_reduce', t0, closedForm.allReduce(n, me, buf.length));
-    });
+  async allReduce(buf: Float32Array): Promise<void> {
+    const { seg, io } = this;
+    await this.drive(
+      'all_reduce',
+      () => seg.native.allReduce(seg.h, io, buf),
+      () => closedForm.allReduce(this.size, this.rank, buf.length),
+    );
   }
 
-  reduceScatter(buf: Float32Array, counts?: number[], into?: Float32Array): Promise<Float32Array> {
-    return this.run('reduce_scatter', async (t0) => {
-      const { size: n, rank: me } = this;
-      const c = counts ?? evenCounts(buf.length, n);
-      checkCounts('reduce_scatter', this.name, c, n, buf.length);
-      const offs = offsets(c);
-      const out = outArray('reduce_scatter', this.name, c[me], into);
-      const wc = Math.floor(this.W / n);
-      const windows = Math.max(1, Math.ceil(Math.max(...c) / wc));
-      for (let k = 0; k < windows; k++) {
-        const p = this.parity();
-        const at = (r: number) => offs[r] + k * wc;
-        const len = (r: number) => clamp(c[r] - k * wc, wc);
-        const mine = this.slots[me][p];
-        for (let r = 0; r < n; r++) if (r !== me && len(r) > 0) mine.set(buf.subarray(at(r), at(r) + len(r)), r * wc);
-        if (k === 0) this.heads[me][p][0] = buf.length;
-        if (!this.syncNow('reduce_scatter', t0)) await this.syncLater('reduce_scatter', t0);
-        if (k === 0) this.checkSameLength('reduce_scatter', p, buf.length);
-        const m = len(me);
-        if (m > 0) {
-          const srcs = this.slots.map((s, r) => (r === me ? buf.subarray(at(me), at(me) + m) : s[p].subarray(me * wc, me * wc + m)));
-          this.seg.native.reduceInto(out.subarray(k * wc, k * wc + m), srcs);
-        }
-      }
-      this.end('reduce_scatter', t0, closedForm.reduceScatter(n, me, c));
-      return out;
-    });
+  async reduceScatter(buf: Float32Array, counts?: number[], into?: Float32Array): Promise<Float32Array> {
+    const { size: n, rank: me, seg, io } = this;
+    const c = counts ?? evenCounts(buf.length, n);
+    checkCounts('reduce_scatter', this.name, c, n, buf.length);
+    const out = outArray('reduce_scatter', this.name, c[me], into);
+    const cc = Int32Array.from(c);
+    await this.drive(
+      'reduce_scatter',
+      () => seg.native.reduceScatter(seg.h, io, buf, cc, out),
+      () => closedForm.reduceScatter(n, me, c),
+    );
+    return out;
   }
 
-  allGather(chunk: Float32Array, counts?: number[], into?: Float32Array): Promise<Float32Array> {
-    return this.run('all_gather', async (t0) => {
-      const { size: n, rank: me, W } = this;
-      if (counts) {
-        checkCounts('all_gather', this.name, counts, n);
-        if (counts[me] !== chunk.length) throw new CommError(`all_gather in group '${this.name}': rank ${me} holds ${chunk.length} floats but counts[${me}] = ${counts[me]}`, 'all_gather', this.name);
-      }
-      let c: number[] = [];
-      let offs: number[] = [];
-      let out: Float32Array = new Float32Array(0);
-      for (let k = 0, windows = 1; k < windows; k++) {
-        const p = this.parity();
-        this.slots[me][p].set(chunk.subarray(Math.min(k * W, chunk.length), Math.min((k + 1) * W, chunk.length)));
-        if (k === 0) this.heads[me][p][0] = chunk.length;
-        if (!this.syncNow('all_gather', t0)) await this.syncLater('all_gather', t0);
-        if (k === 0) {
-          c = this.heads.map((h) => h[p][0]);
-          if (counts && c.some((x, r) => x !== counts[r])) throw new CommError(`all_gather in group '${this.name}': ranks hold [${c.join(', ')}] floats but counts say [${counts.join(', ')}]`, 'all_gather', this.name);
-          offs = offsets(c);
-          out = outArray('all_gather', this.name, offs[n], into);
-          out.set(chunk, offs[me]);
-          windows = Math.max(1, Math.ceil(Math.max(...c) / W));
-        }
-        for (let r = 0; r < n; r++) {
-          const len = clamp(c[r] - k * W, W);
-          if (r !== me && len > 0) out.set(this.slots[r][p].subarray(0, len), offs[r] + k * W);
-        }
-      }
-      this.end('all_gather', t0, closedForm.allGather(n, me, c));
-      return out;
-    });
+  async allGather(chunk: Float32Array, counts?: number[], into?: Float32Array): Promise<Float32Array> {
+    const { size: n, rank: me, seg, io } = this;
+    if (counts) {
+      checkCounts('all_gather', this.name, counts, n);
+      if (counts[me] !== chunk.length) throw new CommError(`all_gather in group '${this.name}': rank ${me} holds ${chunk.length} floats but counts[${me}] = ${counts[me]}`, 'all_gather', this.name);
+    }
+    let out: Float32Array | null = into ?? (counts ? uninitF32(offsets(counts)[n]) : null);
+    const mismatch = () => (counts && this.learned().some((x, r) => x !== counts[r]) ? new CommError(`all_gather in group '${this.name}': ranks hold [${this.learned().join(', ')}] floats but counts say [${counts.join(', ')}]`, 'all_gather', this.name) : null);
+    await this.drive(
+      'all_gather',
+      () => seg.native.allGather(seg.h, io, chunk, out),
+      () => closedForm.allGather(n, me, this.learned()),
+      (floats) => (out = uninitF32(floats)),
+      (s) => (s === SHM.BAD_OUT ? (mismatch() ?? new CommError(`all_gather in group '${this.name}': out holds ${out?.length} floats, the result has ${io[2]}`, 'all_gather', this.name)) : null),
+    );
+    const bad = mismatch();
+    if (bad) throw bad;
+    return out!;
   }
 
-  allToAllV(send: Float32Array, sendCounts: number[], recvCounts: number[] | null, into?: Float32Array): Promise<Float32Array> {
-    return this.run('all_to_all', async (t0) => {
-      const { size: n, rank: me, W } = this;
-      checkCounts('all_to_all', this.name, sendCounts, n, send.length);
-      if (recvCounts) checkCounts('all_to_all', this.name, recvCounts, n);
-      // My stream: my pieces for the others, in rank order (my own piece skipped).
-      const so = offsets(sendCounts);
-      const streamLen = send.length - sendCounts[me];
-      const fromStream = (a: number, b: number) => [
-        [a, Math.min(b, so[me])],
-        [Math.max(a, so[me]) + sendCounts[me], b + sendCounts[me]],
-      ];
-      let sc: number[][] = [];
-      let recv: number[] = [];
-      let out: Float32Array = new Float32Array(0);
-      let outOffs: number[] = [];
-      for (let k = 0, windows = 1; k < windows; k++) {
-        const p = this.parity();
-        const mine = this.slots[me][p];
-        const [w0, w1] = [Math.min(k * W, streamLen), Math.min((k + 1) * W, streamLen)];
-        for (const [a, b] of fromStream(w0, w1)) if (b > a) mine.set(send.subarray(a, b), (a < so[me] ? a : a - sendCounts[me]) - w0);
-        if (k === 0) this.heads[me][p].set(sendCounts);
-        if (!this.syncNow('all_to_all', t0)) await this.syncLater('all_to_all', t0);
-        if (k === 0) {
-          sc = this.heads.map((h, r) => Array.from(h[p]).map((x, q) => (q === r ? 0 : x)));
-          recv = this.heads.map((h) => h[p][me]);
-          if (recvCounts && recv.some((x, r) => x !== recvCounts[r])) throw new CommError(`all_to_all in group '${this.name}': peers send [${recv.join(', ')}] floats but recvCounts say [${recvCounts.join(', ')}]`, 'all_to_all', this.name);
-          outOffs = offsets(recv);
-          out = outArray('all_to_all', this.name, outOffs[n], into);
-          out.set(send.subarray(so[me], so[me + 1]), outOffs[me]);
-          windows = Math.max(1, Math.ceil(Math.max(...sc.map((s) => s.reduce((x, y) => x + y, 0))) / W));
-        }
-        for (let r = 0; r < n; r++) {
-          if (r === me) continue;
-          const ro = offsets(sc[r]);
-          const a = Math.max(ro[me], k * W);
-          const b = Math.min(ro[me + 1], (k + 1) * W);
-          if (b > a) out.set(this.slots[r][p].subarray(a - k * W, b - k * W), outOffs[r] + (a - ro[me]));
-        }
-      }
-      this.end('all_to_all', t0, closedForm.allToAllV(me, sendCounts, recv));
-      return out;
-    });
+  async allToAllV(send: Float32Array, sendCounts: number[], recvCounts: number[] | null, into?: Float32Array): Promise<Float32Array> {
+    const { size: n, rank: me, seg, io } = this;
+    checkCounts('all_to_all', this.name, sendCounts, n, send.length);
+    if (recvCounts) checkCounts('all_to_all', this.name, recvCounts, n);
+    let out: Float32Array | null = into ?? (recvCounts ? uninitF32(offsets(recvCounts)[n]) : null);
+    const sc = Int32Array.from(sendCounts);
+    const mismatch = () => (recvCounts && this.learned().some((x, r) => x !== recvCounts[r]) ? new CommError(`all_to_all in group '${this.name}': peers send [${this.learned().join(', ')}] floats but recvCounts say [${recvCounts.join(', ')}]`, 'all_to_all', this.name) : null);
+    await this.drive(
+      'all_to_all',
+      () => seg.native.allToAllV(seg.h, io, send, sc, out),
+      () => closedForm.allToAllV(me, sendCounts, this.learned()),
+      (floats) => (out = uninitF32(floats)),
+      (s) => (s === SHM.BAD_OUT ? (mismatch() ?? new CommError(`all_to_all in group '${this.name}': out holds ${out?.length} floats, the result has ${io[2]}`, 'all_to_all', this.name)) : null),
+    );
+    const bad = mismatch();
+    if (bad) throw bad;
+    return out!;
   }
 
-  broadcast(buf: Float32Array, root: number): Promise<void> {
-    return this.run('broadcast', async (t0) => {
-      const { size: n, rank: me, W } = this;
-      if (!Number.isInteger(root) || root < 0 || root >= n) throw new CommError(`broadcast in group '${this.name}': root must be 0…${n - 1}, got ${root}`, 'broadcast', this.name);
-      const windows = Math.max(1, Math.ceil(buf.length / W));
-      for (let k = 0; k < windows; k++) {
-        const p = this.parity();
-        const [a, b] = [k * W, Math.min((k + 1) * W, buf.length)];
-        if (me === root) this.slots[me][p].set(buf.subarray(a, b));
-        if (k === 0) this.heads[me][p][0] = buf.length;
-        if (!this.syncNow('broadcast', t0)) await this.syncLater('broadcast', t0);
-        if (k === 0) this.checkSameLength('broadcast', p, buf.length);
-        if (me !== root) buf.set(this.slots[root][p].subarray(0, b - a), a);
-      }
-      this.end('broadcast', t0, closedForm.broadcast(n, me, root, buf.length));
-    });
+  async broadcast(buf: Float32Array, root: number): Promise<void> {
+    const { size: n, rank: me, seg, io } = this;
+    if (!Number.isInteger(root) || root < 0 || root >= n) throw new CommError(`broadcast in group '${this.name}': root must be 0…${n - 1}, got ${root}`, 'broadcast', this.name);
+    await this.drive(
+      'broadcast',
+      () => seg.native.broadcast(seg.h, io, buf, root),
+      () => closedForm.broadcast(n, me, root, buf.length),
+    );
   }
 
-  barrier(): Promise<void> {
-    return this.run('barrier', async (t0) => {
-      if (!this.syncNow('barrier', t0)) await this.syncLater('barrier', t0);
-      this.end('barrier', t0, { sent: 0, recv: 0 });
-    });
+  async barrier(): Promise<void> {
+    const { seg, io } = this;
+    await this.drive(
+      'barrier',
+      () => seg.native.barrier(seg.h, io),
+      () => ({ sent: 0, recv: 0 }),
+    );
   }
 
   send(peer: number, data: Float32Array, tag = 0): Promise<void> {
@@ -277,14 +192,5 @@ export class ShmGroup implements Communicator {
 
   recv(peer: number, tag = 0): Promise<Float32Array> {
     return this.mail.recv(peer, tag);
-  }
-
-  /** Every rank must pass buffers of one length (else the windows, hence the generations, would drift apart). */
-  private checkSameLength(op: CommOp, p: number, len: number): void {
-    const lens = this.heads.map((h) => h[p][0]);
-    if (lens.some((l) => l !== len)) {
-      this.seg.markClosed(true);
-      throw new CommError(`${op} in group '${this.name}': ranks passed buffers of [${lens.join(', ')}] floats; every rank must pass the same length`, op, this.name);
-    }
   }
 }

@@ -51,7 +51,10 @@ export class PeerLink {
   ) {
     if ('setNoDelay' in sock) sock.setNoDelay(true);
     sock.on('data', (d: Buffer) => this.onData(d));
-    sock.on('error', (e) => this.fail(new CommError(`connection to rank ${peer} failed: ${e.message}`)));
+    // EPIPE / ECONNRESET: the peer closed its end (it exited, or left after a failure of its own)
+    sock.on('error', (e: NodeJS.ErrnoException) =>
+      this.fail(new CommError(e.code === 'EPIPE' || e.code === 'ECONNRESET' ? `connection to rank ${peer} closed by that rank (${e.message}): it exited or left after a failure of its own` : `connection to rank ${peer} failed: ${e.message}`)),
+    );
     sock.on('close', () => this.fail(new CommError(`connection to rank ${peer} closed (that rank exited or closed its world)`)));
     sock.resume();
   }

@@ -29,7 +29,7 @@ import type { RendezvousServer } from './rendezvous';
 import { ShmGroup } from './shm';
 import { shmAddon } from './shm-native';
 import type { ShmAddon } from './shm-native';
-import { ShmSegment, checkShmParams, shmLayout, writeShmHeader } from './shm-segment';
+import { ShmSegment, checkShmParams, shmHeader, shmLayout } from './shm-segment';
 import type { ShmParams } from './shm-segment';
 import { connectMesh } from './socket-mesh';
 import { SocketGroup } from './socket';
@@ -131,6 +131,23 @@ function checkGroups(world: number, groups: GroupSpec[]): void {
   }
 }
 
+/**
+ * What 'auto' picks on this machine for ranks on it, and why: for `lab
+ * devices` and the app's status bar (a 2-rank group of default size stands
+ * in for the plan).
+ */
+export function autoTransport(): { transport: 'shm' | 'unix' | 'tcp'; reason: string } {
+  const p: ShmParams = { slotBytes: MiB, chunkBytes: MiB, chunks: 4, spinUs: 50, blockMs: 20, timeoutMs: 60_000 };
+  let why: string | null;
+  try {
+    why = shmUnavailable([{ name: 'probe', ranks: [0, 1] }], p);
+  } catch (e) {
+    why = `/dev/shm cannot be inspected (${(e as Error).message})`;
+  }
+  if (!why) return { transport: 'shm', reason: 'shared memory: collectives run inside the native addon (no external buffers, so the same in Electron and Node)' };
+  return { transport: process.platform === 'win32' ? 'tcp' : 'unix', reason: why };
+}
+
 function chooseTransport(t: Transport, groups: GroupSpec[], p: ShmParams): 'shm' | 'unix' | 'tcp' {
   const fallback = process.platform === 'win32' ? 'tcp' : 'unix';
   if (t === 'unix' || t === 'tcp') return t;
@@ -141,6 +158,7 @@ function chooseTransport(t: Transport, groups: GroupSpec[], p: ShmParams): 'shm'
 }
 
 function shmUnavailable(groups: GroupSpec[], p: ShmParams): string | null {
+  if (process.platform !== 'linux') return `shared memory is Linux-only for now (this is ${process.platform}): ranks talk over ${process.platform === 'win32' ? 'TCP' : 'Unix sockets'}`;
   if (!shmAddon()) return 'the native addon build/Release/paralab_shm.node is not built or cannot load here (run `npm install` on Linux with a C compiler)';
   const need = groups.reduce((s, g) => s + shmLayout(g.ranks.length, p).bytes, 0);
   const fs = statfsSync('/dev/shm');
@@ -155,10 +173,8 @@ function createSegments(id: string, groups: GroupSpec[], p: ShmParams): ShmParam
   try {
     groups.forEach((g, i) => {
       const file = `/dev/shm/paralab-${id}-${i}`;
-      const ab = native.map(file, shmLayout(g.ranks.length, p).bytes, true);
+      native.create(file, shmLayout(g.ranks.length, p).bytes, shmHeader(g.ranks.length, p));
       files.push(file);
-      writeShmHeader(ab, g.ranks.length, p);
-      native.unmap(ab);
     });
   } catch (e) {
     for (const f of files) rmSync(f, { force: true });
@@ -238,7 +254,7 @@ function joinShm(setup: WorldSetup, shm: NonNullable<WorldSetup['shm']>, rank: n
   setup.groups.forEach((g, i) => {
     const me = g.ranks.indexOf(rank);
     if (me < 0) return;
-    const seg = new ShmSegment(mapSegment(native, shm.files[i], shmLayout(g.ranks.length, shm).bytes, g.name), g.ranks.length, me, shm, native, g.name);
+    const seg = openSegment(native, shm.files[i], g.ranks.length, me, shm, g.name);
     if (seg.join()) rmSafe(shm.files[i]);
     const group = new ShmGroup(g.name, seg, ledger);
     segs.push({ seg, group });
@@ -251,14 +267,15 @@ function joinShm(setup: WorldSetup, shm: NonNullable<WorldSetup['shm']>, rank: n
       for (const { seg, group } of segs) {
         seg.markClosed(false);
         group.close(new CommError(`the world of rank ${rank} is closed`));
+        seg.unmap();
       }
     },
   };
 }
 
-function mapSegment(native: ShmAddon, file: string, bytes: number, group: string): ArrayBuffer {
+function openSegment(native: ShmAddon, file: string, n: number, me: number, p: ShmParams, group: string): ShmSegment {
   if (!existsSync(file)) throw new CommError(`shared-memory segment of group '${group}' (${file}) is gone: the host destroyed this world or exited; start a new run`, 'join', group);
-  return native.map(file, bytes, false);
+  return new ShmSegment(file, n, me, p, native, group);
 }
 
 function rmSafe(file: string): void {

@@ -217,6 +217,11 @@ export class Engine implements LoopHost {
     });
   }
 
+  /** How the ranks talk: the transport the data plane chose (null: no rank talks to another, e.g. single or pure dp). */
+  get transport(): WorldSetup['transport'] | null {
+    return this.world?.transport ?? null;
+  }
+
   /**
    * Generate for a batch of prompts of equal length. Under DP the sequences
    * are routed to the replicas, which run concurrently and never talk to
