@@ -9,6 +9,7 @@
  * are stated here so a reader can check them by hand; all tensors are fp32
  * (4 bytes) in the executing graphs, whatever the weights' dtype on disk.
  */
+import { maxLocalHeads } from '../engine/parallel/tp/layout';
 
 export const F32 = 4;
 
@@ -33,11 +34,13 @@ export interface ShardShape {
   megatronSp?: boolean;
 }
 
-/** Query / KV heads on one tp rank; KV heads are replicated when tp exceeds them (the documented fallback). */
+/**
+ * Query heads / KV slots on the largest tp rank, from the engine's own split
+ * (parallel/tp/layout.ts): KV heads replicated when tp exceeds them, and
+ * repeated on a rank whose heads an uneven split cuts across groups.
+ */
 export function localHeads(s: Pick<ShardShape, 'heads' | 'kvHeads' | 'tp'>): { q: number; kv: number } {
-  const q = s.heads / s.tp;
-  const kv = s.kvHeads >= s.tp ? s.kvHeads / s.tp : 1;
-  return { q, kv };
+  return maxLocalHeads(s.heads, s.kvHeads, s.tp);
 }
 
 /**

@@ -127,6 +127,6 @@ describe('bad input → one clear line, non-zero exit', () => {
       await lab(['bench', '--model', 'synth-llama-tiny', '--parallel', 'tp=2', '--workload', 'prefill', '--prompt-len', '4097', '--out', path.join(os.tmpdir(), 'paralab-never-written')], env()),
       /synth-llama-tiny: this run needs a context of 4097 positions, but the model has 4096 \(max_position_embeddings\)/,
     ));
-  it('impossible parallel spec', async () => expectOneLineError(await gen('synth-llama-tiny', ['--parallel', 'tp=3']), /tp=3 does not divide 8 attention heads/));
+  it('impossible parallel spec', async () => expectOneLineError(await gen('synth-llama-tiny', ['--parallel', 'tp=16']), /tp=16 exceeds the 8 attention heads/));
   it('unknown option', async () => expectOneLineError(await gen('synth-llama-tiny', ['--bogus']), /bogus/));
 });

@@ -143,9 +143,9 @@ describe.skipIf(skip)('the lab UI in Chromium through the web host', () => {
     expect(await page.textContent('[data-testid="spec-string"]')).toBe('tp=2');
     expect(await page.locator('[data-testid="mesh-rank"]').count()).toBe(2);
     // a wrong spec gets the engine's own message
-    await page.fill('[data-testid="axis-tp"]', '3');
+    await page.fill('[data-testid="axis-tp"]', '16');
     await page.waitForSelector('[data-testid="spec-verdict"].bad', { timeout: 10_000 });
-    expect(await page.textContent('[data-testid="spec-message"]')).toMatch(/tp=3.*8/);
+    expect(await page.textContent('[data-testid="spec-message"]')).toMatch(/tp=16 exceeds the 8 attention heads/);
     await page.fill('[data-testid="axis-tp"]', '2');
     await page.waitForSelector('[data-testid="spec-verdict"].good', { timeout: 10_000 });
     await page.click('[data-testid="wl-decode"]');

@@ -33,9 +33,9 @@ describe('checkSpec', () => {
     expect(pp.ranks.map((r) => r.layers)).toEqual([[0, 2], [2, 4]]);
   });
   it('answers ok: false with the engine message for a spec that cannot run', async () => {
-    const bad = await lab.checkSpec({ model: 'synth-llama-tiny', parallel: 'tp=3' });
+    const bad = await lab.checkSpec({ model: 'synth-llama-tiny', parallel: 'tp=16' });
     expect(bad.ok).toBe(false);
-    expect(bad.message).toMatch(/tp=3/);
+    expect(bad.message).toMatch(/tp=16 exceeds the 8 attention heads/);
     expect((await lab.checkSpec({ model: 'synth-llama-tiny', parallel: 'tp=two' })).ok).toBe(false);
     expect((await lab.checkSpec({ model: 'no-such-model', parallel: 'tp=2' })).message).toMatch(/unknown model/);
   });

@@ -131,19 +131,16 @@ function checkGroups(world: number, groups: GroupSpec[]): void {
   }
 }
 
-/**
- * What 'auto' picks on this machine for ranks on it, and why: for `lab
- * devices` and the app's status bar (a 2-rank group of default size stands
- * in for the plan).
- */
+/** What 'auto' picks here, and why (`lab devices`, the status bar); a default 2-rank group stands in for the plan. */
 export function autoTransport(): { transport: 'shm' | 'unix' | 'tcp'; reason: string } {
   const p: ShmParams = { slotBytes: MiB, chunkBytes: MiB, chunks: 4, spinUs: 50, blockMs: 20, timeoutMs: 60_000 };
-  let why: string | null;
-  try {
-    why = shmUnavailable([{ name: 'probe', ranks: [0, 1] }], p);
-  } catch (e) {
-    why = `/dev/shm cannot be inspected (${(e as Error).message})`;
-  }
+  const why = (() => {
+    try {
+      return shmUnavailable([{ name: 'probe', ranks: [0, 1] }], p);
+    } catch (e) {
+      return `/dev/shm cannot be inspected (${(e as Error).message})`;
+    }
+  })();
   if (!why) return { transport: 'shm', reason: 'shared memory: collectives run inside the native addon (no external buffers, so the same in Electron and Node)' };
   return { transport: process.platform === 'win32' ? 'tcp' : 'unix', reason: why };
 }

@@ -53,7 +53,7 @@ export function validateSpecForModel(spec: ParallelSpec, config: ModelConfig, op
   checkTp(spec, config, notes);
   checkPp(spec, config, notes);
   checkSp(spec, config, notes);
-  checkEp(spec, config, opts.modelName ?? config.hfArchitecture);
+  checkEp(spec, config, opts.modelName ?? config.hfArchitecture, notes);
   return { notes };
 }
 
@@ -81,13 +81,18 @@ function checkSupported(spec: ParallelSpec, opts: ValidateOptions): void {
 function checkTp(spec: ParallelSpec, c: ModelConfig, notes: string[]): void {
   const { tp } = spec;
   if (tp === 1) return;
-  if (c.heads % tp !== 0) {
-    throw new SpecError('model-mismatch', `tp=${tp} does not divide ${c.heads} attention heads; use tp ∈ {${validDegrees(c.heads).join(',')}}`);
+  if (tp > c.heads) {
+    throw new SpecError('model-mismatch', `tp=${tp} exceeds the ${c.heads} attention heads (each tp rank needs at least one); use tp ≤ ${c.heads}`);
   }
+  const usesSp = spec.sp > 1 || spec.spImpl === 'megatron';
+  if (c.heads % tp !== 0 && usesSp) {
+    throw new SpecError('unsupported', `tp=${tp} splits ${c.heads} attention heads unevenly (${sizesText(c.heads, tp)}), which runs with dp, pp and ep but not yet with sequence parallelism; use tp ∈ {${validDegrees(c.heads).join(',')}} with sp`);
+  }
+  if (c.heads % tp !== 0) notes.push(`tp=${tp} splits ${c.heads} attention heads unevenly (${sizesText(c.heads, tp)}): the rank with the most heads sets the pace`);
   if (c.qkNorm && c.qkNormScope === 'projection') {
     throw new SpecError('model-mismatch', `tp=${tp}: this model's q/k RMSNorm spans the whole projection (OLMoE), so splitting its heads over tp ranks would need the norm's statistics from every rank; use tp=1 with dp, pp, sp or ep`);
   }
-  if (c.kvHeads % tp !== 0) notes.push(kvReplicationNote(`tp=${tp}`, tp, c.kvHeads));
+  if (c.kvHeads % tp !== 0 || c.heads % tp !== 0) notes.push(kvReplicationNote(`tp=${tp}`, tp, c.kvHeads));
   if (c.vocabSize % tp !== 0) {
     notes.push(`vocab ${c.vocabSize} is not a multiple of tp=${tp}: LM-head shards are uneven (${sizesText(c.vocabSize, tp)})`);
   }
@@ -130,7 +135,7 @@ function checkSp(spec: ParallelSpec, c: ModelConfig, notes: string[]): void {
   }
 }
 
-function checkEp(spec: ParallelSpec, c: ModelConfig, modelName: string): void {
+function checkEp(spec: ParallelSpec, c: ModelConfig, modelName: string, notes: string[]): void {
   const { ep } = spec;
   if (ep === 1) return;
   if (!c.moe) {
@@ -138,14 +143,12 @@ function checkEp(spec: ParallelSpec, c: ModelConfig, modelName: string): void {
   }
   const experts = c.moe.experts;
   if (ep > experts) {
-    throw new SpecError('model-mismatch', `ep=${ep} exceeds the ${experts} experts of this model; use ep ∈ {${validDegrees(experts).join(',')}}`);
+    throw new SpecError('model-mismatch', `ep=${ep} exceeds the ${experts} experts of this model (each ep rank needs at least one); use ep ≤ ${experts}`);
   }
-  if (experts % ep !== 0) {
-    throw new SpecError('model-mismatch', `ep=${ep} does not divide the ${experts} experts; use ep ∈ {${validDegrees(experts).join(',')}}`);
-  }
+  if (experts % ep !== 0) notes.push(`ep=${ep} splits the ${experts} experts unevenly (${sizesText(experts, ep)} per rank): the ranks with more experts hold more weights and, on balanced routing, more tokens`);
   // EP token classes (parallel/ep/plan.ts): tp ranks in one ep group share tokens and split them.
   if (spec.tp > 1 && spec.tp % ep !== 0 && ep % spec.tp !== 0) {
-    throw new SpecError('unsupported', `ep=${ep} with tp=${spec.tp}: one must divide the other; use ep ∈ {${[...validDegrees(spec.tp), ...[2, 4, 8].map((k) => k * spec.tp)].filter((d) => d > 1 && experts % d === 0).join(',')}}`);
+    throw new SpecError('unsupported', `ep=${ep} with tp=${spec.tp}: one must divide the other; use ep ∈ {${[...validDegrees(spec.tp), ...[2, 4, 8].map((k) => k * spec.tp)].filter((d) => d > 1 && d <= experts).join(',')}}`);
   }
   if (spec.sp > 1 || spec.spImpl === 'megatron') {
     throw new SpecError('unsupported', `ep=${ep} with sequence parallelism is not available yet; use ep with dp, tp and pp`);

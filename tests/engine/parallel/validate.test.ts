@@ -36,8 +36,9 @@ describe('validateSpecForModel', () => {
     expect(check('dp=2,ep=2', MOE_TINY)).toEqual([]);
   });
 
-  it('tp must divide the attention heads', () => {
-    expect(messageOf('tp=3', LLAMA_TINY)).toBe('tp=3 does not divide 8 attention heads; use tp ∈ {1,2,4,8}');
+  it('tp may split the heads unevenly (a note), never beyond one head per rank', () => {
+    expect(check('tp=3', LLAMA_TINY)[0]).toBe('tp=3 splits 8 attention heads unevenly (3/3/2): the rank with the most heads sets the pace');
+    expect(messageOf('tp=16', LLAMA_TINY)).toBe('tp=16 exceeds the 8 attention heads (each tp rank needs at least one); use tp ≤ 8');
   });
 
   it('replicates KV heads when tp exceeds them', () => {
@@ -64,8 +65,8 @@ describe('validateSpecForModel', () => {
       'ep=2 needs a Mixture-of-Experts model; synth-llama-tiny is dense',
     );
     expect(messageOf('dp=2,ep=2', LLAMA_TINY)).toMatch(/LlamaForCausalLM is dense/);
-    expect(messageOf('dp=16,ep=16', MOE_TINY)).toBe('ep=16 exceeds the 8 experts of this model; use ep ∈ {1,2,4,8}');
-    expect(messageOf('dp=3,ep=3', MOE_TINY)).toBe('ep=3 does not divide the 8 experts; use ep ∈ {1,2,4,8}');
+    expect(messageOf('dp=16,ep=16', MOE_TINY)).toBe('ep=16 exceeds the 8 experts of this model (each ep rank needs at least one); use ep ≤ 8');
+    expect(check('dp=3,ep=3', MOE_TINY)).toEqual(['ep=3 splits the 8 experts unevenly (3/3/2 per rank): the ranks with more experts hold more weights and, on balanced routing, more tokens']);
   });
 
   it('ulysses degree must divide the heads (per tp rank)', () => {

@@ -4,10 +4,10 @@
  * micro-batches with its ghosts. Every rank evaluates them for itself; the
  * host evaluates them for the closed form (ep/comm.ts).
  *
- * Placement. Experts are split over the ep group contiguously (splitEven;
- * validate.ts refuses an ep that does not divide the experts): ep rank p owns
- * experts [p·E/ep, (p+1)·E/ep). The router and the shared expert are
- * replicated on every rank.
+ * Placement. Experts are split over the ep group contiguously (splitEven):
+ * ep rank p owns experts [p·E/ep, (p+1)·E/ep) when ep divides E, and the
+ * first E mod ep ranks one more otherwise (6 experts over ep=4: 2, 2, 1, 1).
+ * The router and the shared expert are replicated on every rank.
  *
  * Token classes. Ranks of an ep group that differ only in their tp
  * coordinate hold the same tokens after attention (TP replicates the

@@ -34,7 +34,7 @@ export function spLayerComm(into: Expected, sp: NonNullable<ShardPlan['sp']>, c:
   // the heads of this rank's tp shard (all of them when tp = 1), split over the Ulysses group
   const local = shardLayout(c, tp);
   const N = local.heads[1] - local.heads[0];
-  const KV = local.kvHeads[1] - local.kvHeads[0];
+  const KV = local.kvSlots.length;
   const heads = (uu: number) => {
     const q = splitEven(N, U, uu);
     const kv = kvHeadRange(N, KV, q[0], q[1]);

@@ -4,7 +4,9 @@
  *   column-parallel  q/k/v, gate/up: rows of the HF (out, in) weight
  *   row-parallel     o_proj, down:   columns of the HF weight
  *   vocab-parallel   embedding and LM head: rows [v0, v1) of (V, H)
- * Everything is transposed once, here, to the (in, out) layout MatMul wants.
+ * k/v read the rows of the rank's KV slots (tp/layout.ts: a KV head twice
+ * where an uneven head split needs it). Everything is transposed once, here,
+ * to the (in, out) layout MatMul wants.
  * With tp = 1 the slices are whole. The only communication TP then needs is
  * the all-reduce after each row-parallel output (tp/collectives.ts).
  */
@@ -23,17 +25,27 @@ export function readEmbedding(c: ModelConfig, w: WeightReader, L: ShardLayout, t
   return { kind: 'embed', table: w.readF32('model.embed_tokens.weight', { rows }), rows: rows[1] - rows[0], hidden: c.hidden, shard: tpOn ? rows : null };
 }
 
+/** The rows of a k/v projection (weight or bias) for each KV slot, in slot order: runs of consecutive heads read at once, a repeated head read again. */
+function kvRows(w: WeightReader, name: string, slots: number[], D: number): Float32Array {
+  const parts: Float32Array[] = [];
+  for (let i = 0; i < slots.length; ) {
+    let j = i + 1;
+    while (j < slots.length && slots[j] === slots[j - 1] + 1) j++;
+    parts.push(w.readF32(name, { rows: [slots[i] * D, (slots[j - 1] + 1) * D] }));
+    i = j;
+  }
+  return parts.length === 1 ? parts[0] : concat(parts);
+}
+
 /** Attention of layer l: column-parallel q/k/v of this rank's heads, row-parallel o_proj. `first`: the stage's first sublayer. */
 export function readAttention(c: ModelConfig, w: WeightReader, l: number, L: ShardLayout, first: boolean): Extract<Piece, { kind: 'attn' }> {
   const p = `model.layers.${l}`;
   const D = c.headDim;
   const H = c.hidden;
   const q = scaleRange(L.heads, D);
-  const kv = scaleRange(L.kvHeads, D);
-  const qkvOut = [w.readF32(`${p}.self_attn.q_proj.weight`, { rows: q }), w.readF32(`${p}.self_attn.k_proj.weight`, { rows: kv }), w.readF32(`${p}.self_attn.v_proj.weight`, { rows: kv })];
-  const bqkv = c.qkvBias
-    ? concat([w.readF32(`${p}.self_attn.q_proj.bias`, { rows: q }), w.readF32(`${p}.self_attn.k_proj.bias`, { rows: kv }), w.readF32(`${p}.self_attn.v_proj.bias`, { rows: kv })])
-    : null;
+  const kv = (name: string) => kvRows(w, name, L.kvSlots, D);
+  const qkvOut = [w.readF32(`${p}.self_attn.q_proj.weight`, { rows: q }), kv(`${p}.self_attn.k_proj.weight`), kv(`${p}.self_attn.v_proj.weight`)];
+  const bqkv = c.qkvBias ? concat([w.readF32(`${p}.self_attn.q_proj.bias`, { rows: q }), kv(`${p}.self_attn.k_proj.bias`), kv(`${p}.self_attn.v_proj.bias`)]) : null;
   return {
     kind: 'attn',
     layer: l,
@@ -45,7 +57,7 @@ export function readAttention(c: ModelConfig, w: WeightReader, l: number, L: Sha
       kNorm: c.qkNorm ? w.readF32(`${p}.self_attn.k_norm.weight`) : null,
       wo: transpose(w.readF32(`${p}.self_attn.o_proj.weight`, { cols: q }), H, q[1] - q[0]),
     },
-    s: { hidden: H, heads: L.heads[1] - L.heads[0], kvHeads: L.kvHeads[1] - L.kvHeads[0], headDim: D, eps: c.rmsEps, first },
+    s: { hidden: H, heads: L.heads[1] - L.heads[0], kvHeads: L.kvSlots.length, headDim: D, eps: c.rmsEps, first },
   };
 }
 
