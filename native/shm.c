@@ -276,7 +276,7 @@ static group *handle(napi_env env, napi_value v) {
     throw_type(env, "paralab_shm: not a handle returned by open()");
     return NULL;
   }
-  if (!g->mapped) {
+  if (!g->mapped || g->closing) {
     napi_throw_error(env, NULL, "paralab_shm: this group's segment is closed");
     return NULL;
   }
@@ -351,6 +351,10 @@ static napi_value open_group(napi_env env, napi_callback_info info) {
   g->spin_us = p[3];
   g->block_ms = p[4];
   g->timeout_ms = p[5];
+  if (!(p[0] >= 4.0 * n && p[1] >= 4 && p[2] >= 1 && p[2] <= 4)) {
+    free(g);
+    return throw_type(env, "paralab_shm.open: slotBytes must hold at least one float per rank, chunkBytes ≥ 4, chunks 1…4");
+  }
   g->bytes = layout(g, n, (size_t)p[0], g->chunk_bytes, g->chunks);
   int fd = open(path, O_RDWR);
   struct stat sb;
@@ -478,8 +482,11 @@ static void even_counts(size_t total, int n, size_t *c, size_t *offs) {
 
 /* Begin (op not in progress) or resume (same op) a collective. CLOSED: the group was closed. */
 static int enter(group *g, int op) {
+  if (ld(rank_word(g, g->me, R_STATE)) != STATE_LIVE) {
+    g->op = OP_NONE;
+    return CLOSED;
+  }
   if (g->op == op) return DONE; /* resuming after BLOCKED or NEED_OUT */
-  if (ld(rank_word(g, g->me, R_STATE)) != STATE_LIVE) return CLOSED;
   g->op = op;
   g->step = 0;
   g->k = 0;
@@ -617,7 +624,10 @@ static int all_gather(group *g, double *io, const float *chunk, size_t len, floa
       if (k == 0) {
         io[2] = (double)offs[n];
         if (!have_out) return NEED_OUT;
-        if (out_len != offs[n]) return BAD_OUT;
+        if (out_len != offs[n]) {
+          mark_closed(g, 1); /* peers with more windows would read this rank's next op as this one's */
+          return BAD_OUT;
+        }
         if (len) memcpy(out + offs[me], chunk, len * 4);
       }
       g->step = 3;
@@ -677,7 +687,10 @@ static int all_to_all(group *g, double *io, const float *send, size_t send_len, 
       if (k == 0) {
         io[2] = (double)oo[n];
         if (!have_out) return NEED_OUT;
-        if (out_len != oo[n]) return BAD_OUT;
+        if (out_len != oo[n]) {
+          mark_closed(g, 1);
+          return BAD_OUT;
+        }
         if (scnt[me]) memcpy(out + oo[me], send + so[me], (size_t)scnt[me] * 4);
       }
       g->step = 3;
@@ -749,7 +762,16 @@ static napi_value reduce_scatter_js(napi_env env, napi_callback_info info) {
     g->op = OP_NONE;
     return throw_type(env, "paralab_shm.reduceScatter(h, io, buf: Float32Array, counts: Int32Array(n), out: Float32Array(counts[me]))");
   }
-  for (int r = 0; r < g->n; r++) c[r] = (size_t)cnt[r];
+  size_t sum = 0;
+  for (int r = 0; r < g->n; r++) {
+    if (cnt[r] < 0) sum = L + 1;
+    c[r] = (size_t)cnt[r];
+    sum += c[r];
+  }
+  if (sum != L || L > INT32_MAX) {
+    g->op = OP_NONE;
+    return throw_type(env, "paralab_shm.reduceScatter: counts must be non-negative and sum to buf.length (< 2^31)");
+  }
   return int_value(env, leave(g, io, reduce_scatter(g, io, buf, L, c, out)));
 }
 
@@ -777,6 +799,12 @@ static napi_value all_to_all_js(napi_env env, napi_callback_info info) {
     g->op = OP_NONE;
     return throw_type(env, "paralab_shm.allToAllV(h, io, send: Float32Array, sendCounts: Int32Array(n), out: Float32Array | null)");
   }
+  size_t sum = 0;
+  for (int r = 0; r < g->n; r++) sum += scnt[r] < 0 ? len + 1 : (size_t)scnt[r];
+  if (sum != len || len > INT32_MAX) {
+    g->op = OP_NONE;
+    return throw_type(env, "paralab_shm.allToAllV: sendCounts must be non-negative and sum to send.length (< 2^31)");
+  }
   return int_value(env, leave(g, io, all_to_all(g, io, send, len, scnt, out, on, have_out)));
 }
 
@@ -799,6 +827,17 @@ static napi_value barrier_js(napi_env env, napi_callback_info info) {
     g->step = 1;
   }
   return int_value(env, leave(g, io, wait_all(g, io)));
+}
+
+/* The caller gave up on a collective in progress (an exception between two calls): this rank leaves the group. */
+static napi_value abort_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!args(env, info, 1, argv)) return NULL;
+  group *g = NULL;
+  if (napi_get_value_external(env, argv[0], (void **)&g) != napi_ok || !g) return throw_type(env, "paralab_shm.abort(h)");
+  if (g->mapped && g->op != OP_NONE) mark_closed(g, 1);
+  g->op = OP_NONE;
+  return NULL;
 }
 
 /* ── waiting off the event loop ────────────────────────────────────────── */
@@ -859,13 +898,15 @@ static napi_value wait_async(napi_env env, napi_callback_info info) {
   if (!g) return NULL;
   if (g->op == OP_NONE) return throw_type(env, "paralab_shm.waitAsync: no collective is blocked on this group");
   async_wait *a = calloc(1, sizeof *a);
+  if (!a) return throw_errno(env, "waitAsync/alloc", "");
   a->w = rank_word(g, g->wait_rank, R_ARRIVE);
   a->sleepers = rank_word(g, g->wait_rank, R_ARRIVE_SLEEP);
   a->gen = g->wait_gen;
   a->for_gen = 1;
   a->ms = SLICE_MS;
-  g->resumed = 1;
-  return queue_wait(env, argv[0], g, a);
+  napi_value promise = queue_wait(env, argv[0], g, a);
+  if (promise) g->resumed = 1;
+  return promise;
 }
 
 /* ── mailbox primitives (the protocol: shm-mailbox.ts) ─────────────────── */
@@ -949,6 +990,7 @@ static napi_value bell_wait_async(napi_env env, napi_callback_info info) {
   if (!w) return NULL;
   if (napi_get_value_int32(env, argv[2], &expected) != napi_ok || napi_get_value_double(env, argv[3], &ms) != napi_ok) return throw_type(env, "paralab_shm.bellWaitAsync(h, word, expected: int32, ms)");
   async_wait *a = calloc(1, sizeof *a);
+  if (!a) return throw_errno(env, "bellWaitAsync/alloc", "");
   a->w = w;
   a->sleepers = w + 1; /* a bell's sleepers word follows it (R_BELL, R_BELL_SLEEP) */
   a->expected = expected;
@@ -1014,7 +1056,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN("create", create),         FN("open", open_group),         FN("header", header),           FN("start", start),
       FN("close", close_group),     FN("markClosed", mark_closed_js), FN("alive", alive_js),        FN("allReduce", all_reduce_js),
       FN("reduceScatter", reduce_scatter_js), FN("allGather", all_gather_js), FN("allToAllV", all_to_all_js), FN("broadcast", broadcast_js),
-      FN("barrier", barrier_js),    FN("waitAsync", wait_async),    FN("load", load_js),            FN("store", store_js),
+      FN("barrier", barrier_js),    FN("abort", abort_js),    FN("waitAsync", wait_async),    FN("load", load_js),            FN("store", store_js),
       FN("ring", ring_js),          FN("boxWrite", box_write),      FN("boxRead", box_read),        FN("bellWaitAsync", bell_wait_async),
       FN("reduceInto", reduce_into), FN("pinProcess", pin_process),
   };

@@ -40,6 +40,8 @@ export interface ShmAddon {
   allToAllV(h: ShmHandle, io: Float64Array, send: Float32Array, sendCounts: Int32Array, out: Float32Array | null): ShmStatus;
   broadcast(h: ShmHandle, io: Float64Array, buf: Float32Array, root: number): ShmStatus;
   barrier(h: ShmHandle, io: Float64Array): ShmStatus;
+  /** give up the collective in progress (an exception between two calls): this rank leaves the group */
+  abort(h: ShmHandle): void;
   /** after BLOCKED: sleep up to 50 ms off the event loop on the awaited word, then repeat the call */
   waitAsync(h: ShmHandle): Promise<0 | 1 | 2>;
   load(h: ShmHandle, word: number): number;

@@ -68,14 +68,20 @@ export class ShmGroup implements Communicator {
   private async drive(op: CommOp, call: () => ShmStatus, bytes: () => { sent: number; recv: number }, need?: (floats: number) => void, fail?: (s: ShmStatus) => CommError | null): Promise<void> {
     if (this.busy) throw new CommError(`${op} in group '${this.name}' started while ${this.busy} is still running: await each collective before the next on the same group`, op, this.name);
     this.busy = op;
+    let midway = false; // the addon holds this op's place (BLOCKED / NEED_OUT)
     try {
       for (;;) {
         const s = call();
+        midway = s === SHM.BLOCKED || s === SHM.NEED_OUT;
         if (s === SHM.DONE) break;
         if (s === SHM.BLOCKED) await this.seg.native.waitAsync(this.seg.h);
         else if (s === SHM.NEED_OUT && need) need(this.io[2]);
         else throw fail?.(s) ?? this.failure(op, s);
       }
+    } catch (e) {
+      // anything thrown between two calls of one op leaves its peers waiting at a generation this rank will not post
+      if (midway) this.seg.native.abort(this.seg.h);
+      throw e instanceof CommError ? e : new CommError(`${op} in group '${this.name}': ${(e as Error).message}`, op, this.name);
     } finally {
       this.busy = null;
     }

@@ -44,6 +44,10 @@ describe('the uneven layouts (pure)', () => {
     expect(validateSpecForModel(parseSpec('tp=4'), dense).notes.join(' ')).toMatch(/splits 6 attention heads unevenly \(2\/2\/1\/1\)/);
     expect(() => validateSpecForModel(parseSpec('tp=8'), dense)).toThrow(/tp=8 exceeds the 6 attention heads .*use tp ≤ 6/);
     expect(() => validateSpecForModel(parseSpec('tp=4,sp=2'), dense)).toThrow(/unevenly .*use tp ∈ \{1,2,3,6\} with sp/);
+    // tp divides the heads but cuts a KV group (12 / 3 heads over tp=2: rank 0 holds 4 + 2 heads of two groups): fine alone, not with sp
+    const cuts = { ...presetConfig('synth-llama-tiny'), heads: 12, kvHeads: 3 };
+    expect(validateSpecForModel(parseSpec('tp=2'), cuts).notes.join(' ')).toMatch(/KV heads/);
+    expect(() => validateSpecForModel(parseSpec('tp=2,sp=2'), cuts)).toThrow(/tp=2 cuts the KV groups of 12 heads \/ 3 KV heads .*with sp/);
     const moe = experts6(presetConfig('synth-moe-tiny'));
     expect(validateSpecForModel(parseSpec('dp=4,ep=4'), moe).notes.join(' ')).toMatch(/ep=4 splits the 6 experts unevenly \(2\/2\/1\/1 per rank\)/);
     expect(() => validateSpecForModel(parseSpec('dp=8,ep=8'), moe)).toThrow(/ep=8 exceeds the 6 experts .*use ep ≤ 6/);
