@@ -109,6 +109,26 @@ export class ShmGroup implements Communicator {
     }
   }
 
+  /**
+   * A collective whose result length the peers tell (all-gather, all-to-all):
+   * the output is `into`, or sized from `want` when given, else allocated when
+   * the addon has learned the lengths (NEED_OUT); the learned lengths must equal `want`.
+   */
+  private async learning(op: 'all_gather' | 'all_to_all', want: number[] | null | undefined, into: Float32Array | undefined, they: string, wantName: string, call: (out: Float32Array | null) => ShmStatus, bytes: (learned: number[]) => { sent: number; recv: number }): Promise<Float32Array> {
+    let out: Float32Array | null = into ?? (want ? uninitF32(offsets(want)[this.size]) : null);
+    const mismatch = () => (want && this.learned().some((x, r) => x !== want[r]) ? new CommError(`${op} in group '${this.name}': ${they} [${this.learned().join(', ')}] floats but ${wantName} say [${want.join(', ')}]`, op, this.name) : null);
+    await this.drive(
+      op,
+      () => call(out),
+      () => bytes(this.learned()),
+      (floats) => (out = uninitF32(floats)),
+      (s) => (s === SHM.BAD_OUT ? (mismatch() ?? new CommError(`${op} in group '${this.name}': out holds ${out?.length} floats, the result has ${this.io[2]}`, op, this.name)) : null),
+    );
+    const bad = mismatch();
+    if (bad) throw bad;
+    return out!;
+  }
+
   // ── collectives ───────────────────────────────────────────────────────
 
   async allReduce(buf: Float32Array): Promise<void> {
@@ -140,37 +160,15 @@ export class ShmGroup implements Communicator {
       checkCounts('all_gather', this.name, counts, n);
       if (counts[me] !== chunk.length) throw new CommError(`all_gather in group '${this.name}': rank ${me} holds ${chunk.length} floats but counts[${me}] = ${counts[me]}`, 'all_gather', this.name);
     }
-    let out: Float32Array | null = into ?? (counts ? uninitF32(offsets(counts)[n]) : null);
-    const mismatch = () => (counts && this.learned().some((x, r) => x !== counts[r]) ? new CommError(`all_gather in group '${this.name}': ranks hold [${this.learned().join(', ')}] floats but counts say [${counts.join(', ')}]`, 'all_gather', this.name) : null);
-    await this.drive(
-      'all_gather',
-      () => seg.native.allGather(seg.h, io, chunk, out),
-      () => closedForm.allGather(n, me, this.learned()),
-      (floats) => (out = uninitF32(floats)),
-      (s) => (s === SHM.BAD_OUT ? (mismatch() ?? new CommError(`all_gather in group '${this.name}': out holds ${out?.length} floats, the result has ${io[2]}`, 'all_gather', this.name)) : null),
-    );
-    const bad = mismatch();
-    if (bad) throw bad;
-    return out!;
+    return this.learning('all_gather', counts, into, 'ranks hold', 'counts', (out) => seg.native.allGather(seg.h, io, chunk, out), (c) => closedForm.allGather(n, me, c));
   }
 
   async allToAllV(send: Float32Array, sendCounts: number[], recvCounts: number[] | null, into?: Float32Array): Promise<Float32Array> {
     const { size: n, rank: me, seg, io } = this;
     checkCounts('all_to_all', this.name, sendCounts, n, send.length);
     if (recvCounts) checkCounts('all_to_all', this.name, recvCounts, n);
-    let out: Float32Array | null = into ?? (recvCounts ? uninitF32(offsets(recvCounts)[n]) : null);
     const sc = Int32Array.from(sendCounts);
-    const mismatch = () => (recvCounts && this.learned().some((x, r) => x !== recvCounts[r]) ? new CommError(`all_to_all in group '${this.name}': peers send [${this.learned().join(', ')}] floats but recvCounts say [${recvCounts.join(', ')}]`, 'all_to_all', this.name) : null);
-    await this.drive(
-      'all_to_all',
-      () => seg.native.allToAllV(seg.h, io, send, sc, out),
-      () => closedForm.allToAllV(me, sendCounts, this.learned()),
-      (floats) => (out = uninitF32(floats)),
-      (s) => (s === SHM.BAD_OUT ? (mismatch() ?? new CommError(`all_to_all in group '${this.name}': out holds ${out?.length} floats, the result has ${io[2]}`, 'all_to_all', this.name)) : null),
-    );
-    const bad = mismatch();
-    if (bad) throw bad;
-    return out!;
+    return this.learning('all_to_all', recvCounts, into, 'peers send', 'recvCounts', (out) => seg.native.allToAllV(seg.h, io, send, sc, out), (c) => closedForm.allToAllV(me, sendCounts, c));
   }
 
   async broadcast(buf: Float32Array, root: number): Promise<void> {
