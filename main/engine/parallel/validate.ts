@@ -18,7 +18,7 @@
 import type { ModelConfig } from '../model/types';
 import { MAX_WORLD, SpecError, usedAxes, type Axis, type ParallelSpec, type SpImpl } from './spec';
 import { splitEven, splitSizes } from './split';
-import { kvSlots } from './tp/layout';
+import { holdsKvTwice } from './tp/layout';
 
 /** Axes this build executes; the spec parser accepts the full grammar and refuses the rest clearly. */
 export const SUPPORTED_AXES: readonly Axis[] = ['dp', 'pp', 'tp', 'sp', 'ep'];
@@ -90,8 +90,7 @@ function checkTp(spec: ParallelSpec, c: ModelConfig, notes: string[]): void {
     throw new SpecError('unsupported', `tp=${tp} splits ${c.heads} attention heads unevenly (${sizesText(c.heads, tp)}), which runs with dp, pp and ep but not yet with sequence parallelism; use tp ∈ {${validDegrees(c.heads).join(',')}} with sp`);
   }
   // a rank whose heads cut across KV groups holds a KV head twice (tp/layout.ts); the sp attention blocks split heads by KV group and cannot take that yet
-  const cut = Array.from({ length: tp }, (_, r) => kvSlots(c.heads, c.kvHeads, splitEven(c.heads, tp, r))).some((slots) => new Set(slots).size !== slots.length);
-  if (cut && usesSp) {
+  if (usesSp && Array.from({ length: tp }, (_, r) => holdsKvTwice(c.heads, c.kvHeads, splitEven(c.heads, tp, r))).some(Boolean)) {
     throw new SpecError('unsupported', `tp=${tp} cuts the KV groups of ${c.heads} heads / ${c.kvHeads} KV heads (a rank would hold a KV head twice), which runs without sequence parallelism but not yet with it; use a tp that divides or is a multiple of ${c.kvHeads} with sp`);
   }
   if (c.heads % tp !== 0) notes.push(`tp=${tp} splits ${c.heads} attention heads unevenly (${sizesText(c.heads, tp)}): the rank with the most heads sets the pace`);

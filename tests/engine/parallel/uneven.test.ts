@@ -5,7 +5,7 @@
  * its comm ledger equals the closed form.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { kvSlots, maxLocalHeads, shardLayout } from '../../../main/engine/parallel/tp/layout';
+import { holdsKvTwice, kvSlots, maxLocalHeads, shardLayout } from '../../../main/engine/parallel/tp/layout';
 import { expertRange } from '../../../main/engine/parallel/ep/plan';
 import { parseSpec } from '../../../main/engine/parallel/spec';
 import { validateSpecForModel } from '../../../main/engine/parallel/validate';
@@ -32,6 +32,24 @@ describe('the uneven layouts (pure)', () => {
     const c = { ...presetConfig('synth-llama-tiny'), heads: 6, kvHeads: 2 };
     expect(shardLayout(c, { rank: 1, size: 4 }).heads).toEqual([2, 4]);
     expect(shardLayout(c, { rank: 3, size: 4 }).heads).toEqual([5, 6]);
+  });
+
+  it('KV runs are summarised without listing them: the same answers as the slot list, and a config claiming 2^30 heads costs nothing', () => {
+    for (const [H, K] of [[6, 2], [8, 4], [12, 4], [24, 8], [16, 16], [30, 5]]) {
+      for (let a = 0; a < H; a++) {
+        for (let b = a + 1; b <= H; b++) {
+          const slots = kvSlots(H, K, [a, b]);
+          expect(holdsKvTwice(H, K, [a, b]), `${H}/${K} [${a},${b})`).toBe(new Set(slots).size !== slots.length);
+        }
+      }
+      for (const tp of [2, 3, 4, 5]) {
+        if (tp > H) continue;
+        const brute = Math.max(...Array.from({ length: tp }, (_, r) => shardLayout({ ...presetConfig('synth-llama-tiny'), heads: H, kvHeads: K }, { rank: r, size: tp }).kvSlots.length));
+        expect(maxLocalHeads(H, K, tp).kv).toBe(brute);
+      }
+    }
+    expect(maxLocalHeads(2 ** 30, 2 ** 30, 2)).toEqual({ q: 2 ** 29, kv: 2 ** 29 });
+    expect(holdsKvTwice(2 ** 30, 2 ** 30, [0, 2 ** 29])).toBe(false);
   });
 
   it('experts: the first E mod ep ranks hold one more', () => {

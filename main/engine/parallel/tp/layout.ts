@@ -31,15 +31,40 @@ export interface ShardLayout {
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
-/** KV slots of the query heads [a, b) of a model with `heads` query and `kvHeads` KV heads (see the header). */
-export function kvSlots(heads: number, kvHeads: number, [a, b]: Range): number[] {
+/**
+ * How the query heads [a, b) read their KV heads, without listing them (a
+ * config may claim millions of heads): `runs` KV heads are read, the first
+ * by `first` query heads, the last by `last`, any between by G each; `g` is
+ * the gcd of those run lengths, so the rank holds (b − a) / g KV slots.
+ */
+export function kvRuns(heads: number, kvHeads: number, [a, b]: Range): { runs: number; first: number; last: number; G: number; g: number } {
   if (heads % kvHeads !== 0) throw new RangeError(`kvSlots: ${kvHeads} KV heads do not divide ${heads} heads`);
   if (a < 0 || b > heads || a >= b) throw new RangeError(`kvSlots: bad query range [${a}, ${b})`);
   const G = heads / kvHeads;
-  const runs: { kv: number; len: number }[] = [];
-  for (let kv = Math.floor(a / G); kv * G < b; kv++) runs.push({ kv, len: Math.min(b, (kv + 1) * G) - Math.max(a, kv * G) });
-  const g = runs.reduce((x, r) => gcd(x, r.len), 0);
-  return runs.flatMap((r) => new Array<number>(r.len / g).fill(r.kv));
+  const k0 = Math.floor(a / G);
+  const k1 = Math.floor((b - 1) / G);
+  const runs = k1 - k0 + 1;
+  const first = Math.min(b, (k0 + 1) * G) - a;
+  const last = runs === 1 ? first : b - k1 * G;
+  const g = gcd(gcd(first, last), runs > 2 ? G : 0);
+  return { runs, first, last, G, g };
+}
+
+/** True when some KV head sits in more than one local slot (the rank's heads cut a KV group unevenly). */
+export function holdsKvTwice(heads: number, kvHeads: number, range: Range): boolean {
+  const { first, last, runs, G, g } = kvRuns(heads, kvHeads, range);
+  return first !== g || last !== g || (runs > 2 && G !== g);
+}
+
+/** KV slots of the query heads [a, b) of a model with `heads` query and `kvHeads` KV heads (see the header). */
+export function kvSlots(heads: number, kvHeads: number, [a, b]: Range): number[] {
+  const { G, g } = kvRuns(heads, kvHeads, [a, b]);
+  const slots: number[] = [];
+  for (let kv = Math.floor(a / G); kv * G < b; kv++) {
+    const len = Math.min(b, (kv + 1) * G) - Math.max(a, kv * G);
+    for (let i = 0; i < len / g; i++) slots.push(kv);
+  }
+  return slots;
 }
 
 /** Which heads / KV slots / FFN columns / vocab rows a TP rank owns. */
@@ -56,7 +81,7 @@ export function maxLocalHeads(heads: number, kvHeads: number, tp: number): { q: 
   for (let r = 0; r < tp; r++) {
     const h = splitEven(heads, tp, r);
     q = Math.max(q, h[1] - h[0]);
-    kv = Math.max(kv, kvSlots(heads, kvHeads, h).length);
+    kv = Math.max(kv, (h[1] - h[0]) / kvRuns(heads, kvHeads, h).g);
   }
   return { q, kv };
 }
