@@ -34,6 +34,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     seed: { type: 'string' },
     verify: { type: 'boolean' },
     ceiling: { type: 'boolean' },
+    'pp-compare': { type: 'boolean' },
     out: { type: 'string' },
     quiet: { type: 'boolean' },
     json: { type: 'boolean' },
@@ -65,6 +66,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     seed: intOpt('seed', v.seed, 0),
     verify: v.verify === true,
     ceiling: v.ceiling === true,
+    ppCompare: v['pp-compare'] === true,
     outDir: v.out ? userPath(v.out) : defaultRunsDir(),
     onProgress: (p) => progress.update(p),
   });

@@ -35,7 +35,7 @@ commands:
   verify   --model M --parallel SPEC (--prompt T | --prompt-ids …) [--max-new-tokens N] [--device D] [--json]
   bench    --model M --parallel "SPEC;SPEC" --workload prefill|decode|serving [--prompt-len L --output-len O
            --batch B --reps N --requests R --rate QPS --max-batch N --slo-ttft MS --slo-tpot MS
-           --threads-per-rank T --timeout S --device D --seed S --verify --ceiling --quiet] --out DIR [--json]
+           --threads-per-rank T --timeout S --device D --seed S --verify --ceiling --pp-compare --quiet] --out DIR [--json]
   report   RUN_DIR… --format html|pdf|md|csv|json --out FILE [--lang zh-CN|en]
   commbench [--ranks 2,4] [--transport shm,unix,tcp] [--min 4K --max 64M]   collective latency / bus bandwidth (nccl-tests style)
   worker   --join HOST:PORT              serve as a rank for a host started with --listen HOST:PORT --workers N

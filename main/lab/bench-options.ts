@@ -29,6 +29,8 @@ export interface BenchOptions {
   seed: number;
   verify?: boolean;
   ceiling?: boolean;
+  /** also run every PP spec with overlap across steps off, labelled `<spec>/no-overlap` */
+  ppCompare?: boolean;
   outDir: string;
   signal?: AbortSignal;
   onProgress?: (p: BenchProgress) => void;

@@ -19,6 +19,7 @@
  * sublayer and as one monolithic graph, and the decode roofline is recorded.
  */
 import { Engine } from '../engine/host/engine';
+import { parseSpec } from '../engine/parallel/spec';
 import type { RankInit } from '../engine/rank/protocol';
 import { measureReadBandwidth } from '../engine/runtime/bandwidth';
 import { TOLERANCE, compareOutputs, type GreedyOutput } from '../engine/host/verify';
@@ -39,12 +40,15 @@ interface Variant {
   spec: string;
   label: string;
   cut?: RankInit['cut'];
+  /** false: PP without overlap across steps (the engine's default is on) */
+  ppOverlap?: false;
 }
 
 type Reference = GreedyOutput;
 
 export async function bench(o: BenchOptions): Promise<BenchResult> {
   const variants: Variant[] = orderSpecs(o.specs).map((spec) => ({ spec, label: spec }));
+  if (o.ppCompare) for (const v of [...variants]) if (parseSpec(v.spec).pp > 1) variants.push({ spec: v.spec, label: `${v.spec}/no-overlap`, ppOverlap: false });
   if (o.ceiling) variants.push({ spec: 'single', label: 'single/sublayer-segments', cut: 'sublayer' }, { spec: 'single', label: 'single/monolithic', cut: 'none' });
   const records: RunRecord[] = [];
   const dirs: string[] = [];
@@ -89,6 +93,7 @@ async function runOne(o: BenchOptions, v: Variant, reference: Reference | null, 
     maxSeq: positionsNeeded(o),
     onProgress: (message) => progress({ message }),
   });
+  if (v.ppOverlap === false) engine.ppOverlap = false;
   const abort = () => void engine.close().catch(() => undefined);
   o.signal?.addEventListener('abort', abort);
   try {

@@ -23,6 +23,7 @@ import type { RankRole } from '../parallel/plan';
 import { route } from '../parallel/dp/route';
 import type { Routing } from '../parallel/dp/route';
 import { lockstepReplicaSets } from '../parallel/ep/lockstep';
+import { splitEven } from '../parallel/split';
 import { prepareWorld, destroyWorld } from '../comm/world';
 import type { WorldSetup, Transport } from '../comm/world';
 import type { LedgerSummary } from '../comm/ledger';
@@ -118,6 +119,15 @@ export class Engine implements LoopHost {
   readonly meter: Meter;
   /** DP routing policy, and the sequences in flight per replica it routes by. */
   routing: Routing = 'least-loaded';
+  /**
+   * PP overlap across steps (on by default): a replica's sequences run as
+   * `micro` batches of their own, each stepped by its own loop, so while the
+   * last stage finishes batch B's token the first stage already runs batch
+   * A's next one (vLLM's virtual engines). Off: one batch per replica, cut
+   * into micro-batches inside each step (GPipe within a step; the pipeline
+   * drains at every token).
+   */
+  ppOverlap = true;
   private readonly active: number[];
   private readonly rrCounter = { next: 0 };
   private readonly world: WorldSetup | null;
@@ -132,6 +142,11 @@ export class Engine implements LoopHost {
 
   nextBatchId(): string {
     return `b${++this.batches}`;
+  }
+
+  /** Batches a replica keeps in flight at once for `seqs` sequences (> 1 only under PP with overlap on). */
+  inFlight(seqs: number): number {
+    return this.spec.pp > 1 && this.ppOverlap ? Math.max(1, Math.min(this.spec.micro, seqs)) : 1;
   }
 
   /** Ranks of each data-parallel replica, and the rank that samples for it. */
@@ -240,18 +255,24 @@ export class Engine implements LoopHost {
     const t0 = performance.now();
     // EP across replicas: they share collectives, so they step in lockstep
     const lanes = this.spec.ep > 1 && this.spec.dp > 1 ? lockstepReplicaSets(this.mesh) : replicas.map((_, d) => [d]);
+    // PP overlap: each lane's sequences as `V` contiguous groups, one batch and one loop each (ppOverlap)
+    const V = this.inFlight(Math.max(...assigned.map((a) => a.length)));
+    const jobs = lanes.flatMap((set) => Array.from({ length: V }, (_, g) => ({ set, seqs: set.map((d) => assigned[d].slice(...splitEven(assigned[d].length, V, g))) })));
     const parts = await Promise.all(
-      lanes.map((set) =>
-        runLane(this, set.map((d) => replicas[d]), set.map((d) => assigned[d]), prompts, o, t0).finally(() => set.forEach((d) => (this.active[d] -= assigned[d].length))),
+      jobs.map(({ set, seqs }) =>
+        runLane(this, set.map((d) => replicas[d]), seqs, prompts, o, t0, V > 1 ? 1 : undefined).finally(() => set.forEach((d, j) => (this.active[d] -= seqs[j].length))),
       ),
     );
     const outputs = new Array<SeqOutput>(prompts.length);
     const timeline: GenerateTimeline = { tokenMs: [], prefillMs: 0, totalMs: 0 };
+    // the token times of replica 0's first batch (of the first batch that ran when replica 0 had nothing)
+    const ofReplica0 = (k: number) => parts[k] !== null && jobs[k].set.includes(0) && jobs[k].seqs[jobs[k].set.indexOf(0)].length > 0;
+    const timesFrom = [...parts.keys()].find(ofReplica0) ?? parts.findIndex((p) => p !== null);
     parts.forEach((p, k) => {
       if (!p) return;
-      lanes[k].forEach((d, j) => assigned[d].forEach((seq, i) => (outputs[seq] = p.outputs[j][i])));
-      // the token times of replica 0's lane (of the first lane that ran when replica 0 had nothing)
-      if (lanes[k].includes(0) || timeline.tokenMs.length === 0) timeline.tokenMs = p.tokenMs;
+      const { set, seqs } = jobs[k];
+      set.forEach((_, j) => seqs[j].forEach((seq, i) => (outputs[seq] = p.outputs[j][i])));
+      if (k === timesFrom) timeline.tokenMs = p.tokenMs;
       timeline.prefillMs = Math.max(timeline.prefillMs, p.prefillMs);
     });
     timeline.totalMs = performance.now() - t0;

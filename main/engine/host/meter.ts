@@ -36,6 +36,8 @@ export interface StepShape {
   real?: (rank: number) => number;
   /** the batch's SP history, when its ranks are sequence-parallel (advanced by the caller after the step) */
   sp?: SpHistory;
+  /** pipeline micro-batches of this step (default the spec's; 1 for a batch the host overlaps with others) */
+  micro?: number;
 }
 
 export class Meter {
@@ -73,7 +75,7 @@ export class Meter {
 
   /** Account one step of `ranks` (results in the same order): closed-form traffic, times, KV bytes, spans, expert load. */
   account(ranks: number[], results: StepResult[], shape: StepShape): void {
-    const micro = this.mesh.spec.pp > 1 ? this.mesh.spec.micro : 1;
+    const micro = this.mesh.spec.pp > 1 ? (shape.micro ?? this.mesh.spec.micro) : 1;
     results.forEach((res, j) => {
       const rank = ranks[j];
       stepComm(this.expected[rank], this.roles[rank], this.mesh.place(rank), this.config, shape.B, shape.S, micro, shape.sp);

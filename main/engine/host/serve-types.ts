@@ -31,10 +31,14 @@ export interface ServedRequest {
   promptLen: number;
   finish: 'length' | 'eos' | 'stop';
   replica: number;
+  /** which of the replica's lanes ran it (ServeStepLog.lane) */
+  lane: number;
 }
 
 export interface ServeStepLog {
   replica: number;
+  /** which of the replica's lanes stepped (0 … micro − 1 under PP overlap, else 0) */
+  lane: number;
   kind: 'prefill' | 'decode';
   startMs: number;
   endMs: number;

@@ -20,7 +20,7 @@ export async function serveOneAtATime(engine: Engine, reqs: ServeRequest[], o: S
       if (!r) return;
       const wait = r.arrivalMs - now();
       if (wait > 0) await new Promise((res) => setTimeout(res, wait));
-      const s: ServedRequest = { id: r.id, arrivalMs: r.arrivalMs, firstScheduledMs: now(), tokenMs: [], tokens: [], promptLen: r.prompt.length, finish: 'length', replica: -1 };
+      const s: ServedRequest = { id: r.id, arrivalMs: r.arrivalMs, firstScheduledMs: now(), tokenMs: [], tokens: [], promptLen: r.prompt.length, finish: 'length', replica: -1, lane: 0 };
       let last = s.firstScheduledMs;
       const { outputs } = await engine.generate([r.prompt], {
         maxNewTokens: r.maxNewTokens,
@@ -30,7 +30,7 @@ export async function serveOneAtATime(engine: Engine, reqs: ServeRequest[], o: S
         ignoreEos: o.ignoreEos,
         onToken: () => {
           const t = now();
-          steps.push({ replica: -1, kind: s.tokenMs.length === 0 ? 'prefill' : 'decode', startMs: last, endMs: t, batch: 1, S: s.tokenMs.length === 0 ? r.prompt.length : 1 });
+          steps.push({ replica: -1, lane: 0, kind: s.tokenMs.length === 0 ? 'prefill' : 'decode', startMs: last, endMs: t, batch: 1, S: s.tokenMs.length === 0 ? r.prompt.length : 1 });
           s.tokenMs.push(t);
           last = t;
         },

@@ -17,8 +17,13 @@
  *
  * The ranks keep the running batch as a ragged batch (rank/serving-pool.ts): each
  * row has its own length; the KV is repacked only when membership changes.
- * Under PP the running batch is split into the spec's micro-batches, so
- * decode steps fill the pipeline as `generate`'s do.
+ * Under PP (engine.ppOverlap, the default) a replica runs `micro` lanes of
+ * its own, each with its own running batch, queue and loop, and requests
+ * are routed over all lanes: a lane sends its next step as soon as its last
+ * one is back, so while the last stage finishes lane B's step the first
+ * stage already runs lane A's (vLLM's virtual engines: the pipeline does
+ * not drain between steps). The lanes share the replica's maxBatch. With
+ * overlap off, one lane per replica whose steps are cut into micro-batches.
  *
  * Where the ranks cannot run ragged batches (sequence / expert parallel
  * blocks keep their own per-batch state), `serve` falls back to batches of
@@ -43,9 +48,19 @@ interface Pending extends ServeRequest {
   out: ServedRequest;
 }
 
-/** One data-parallel replica's running batch and queue. */
+/** One running batch and queue of a data-parallel replica (`micro` of them per replica under PP overlap). */
 interface Lane {
+  /** index in the scheduler's lanes (what routing balances) */
+  i: number;
   d: number;
+  /** which of its replica's lanes */
+  v: number;
+  /** the ranks' pool of this lane */
+  pool: string;
+  /** most running rows */
+  cap: number;
+  /** pipeline micro-batches per step (1 under PP overlap; undefined: the spec's) */
+  micro: number | undefined;
   replica: Replica;
   waiting: Pending[];
   /** requests in the ranks' row order */
@@ -63,32 +78,34 @@ export async function serve(engine: Engine, reqs: ServeRequest[], o: ServeOption
     engine.checkFits(r.prompt.length, r.maxNewTokens);
   }
   if (new Set(reqs.map((r) => r.id)).size !== reqs.length) throw new Error('serving requests need distinct ids');
-  const pool = `pool-${engine.nextBatchId()}`;
-  // Every rank of every replica opens the pool; a rank whose executor keeps
+  const maxBatch = Math.max(1, o.maxBatch ?? 16);
+  const V = engine.inFlight(maxBatch);
+  const base = `pool-${engine.nextBatchId()}`;
+  const pools = Array.from({ length: V }, (_, v) => (V > 1 ? `${base}.${v}` : base));
+  // Every rank of every replica opens the pools; a rank whose executor keeps
   // per-batch state outside the KV cache (SP / MoE blocks) says it cannot.
-  const opened = await Promise.all(engine.replicas.flatMap((rep) => rep.ranks.map((r) => engine.cluster.request(r, { type: 'serve-open', pool }))));
+  const opened = await Promise.all(engine.replicas.flatMap((rep) => rep.ranks.flatMap((r) => pools.map((pool) => engine.cluster.request(r, { type: 'serve-open', pool, ...(V > 1 ? { micro: 1 } : {}) })))));
   const refused = opened.find((x) => !x.ragged);
   if (refused) {
-    await closePools(engine, pool);
+    await closePools(engine, pools);
     const note = `continuous batching is not available for '${formatSpec(engine.spec)}' (${refused.reason}); requests ran one at a time per replica`;
     return { ...(await serveOneAtATime(engine, reqs, o)), notes: [note] };
   }
-  const scheduler = new Scheduler(engine, pool, reqs, o);
+  const scheduler = new Scheduler(engine, pools, reqs, o);
   try {
     return await scheduler.run();
   } finally {
-    await closePools(engine, pool);
+    await closePools(engine, pools);
   }
 }
 
 class Scheduler {
   private readonly t0 = performance.now();
-  private readonly maxBatch: number;
   private readonly eos: Set<number>;
   private readonly steps: ServeStepLog[] = [];
   private readonly all: Pending[];
   private readonly lanes: Lane[];
-  /** requests running or waiting per replica (what routing balances) */
+  /** requests running or waiting per lane (what routing balances) */
   private readonly load: number[];
   private readonly counter = { next: 0 };
   /** not yet arrived, by arrival time */
@@ -100,14 +117,18 @@ class Scheduler {
 
   constructor(
     private readonly engine: Engine,
-    private readonly pool: string,
+    pools: string[],
     reqs: ServeRequest[],
     private readonly o: ServeOptions,
   ) {
-    this.maxBatch = Math.max(1, o.maxBatch ?? 16);
+    const maxBatch = Math.max(1, o.maxBatch ?? 16);
     this.eos = eosSet(engine.config, o);
-    this.all = reqs.map((r) => ({ ...r, out: { id: r.id, arrivalMs: r.arrivalMs, firstScheduledMs: NaN, tokenMs: [], tokens: [], promptLen: r.prompt.length, finish: 'length', replica: -1 } }));
-    this.lanes = engine.replicas.map((replica, d) => ({ d, replica, waiting: [], rows: [], leave: [], wake: null }));
+    this.all = reqs.map((r) => ({ ...r, out: { id: r.id, arrivalMs: r.arrivalMs, firstScheduledMs: NaN, tokenMs: [], tokens: [], promptLen: r.prompt.length, finish: 'length', replica: -1, lane: 0 } }));
+    // the replica's maxBatch shared by its lanes (the first ones take the remainder)
+    const V = pools.length;
+    const cap = (v: number) => Math.floor(maxBatch / V) + (v < maxBatch % V ? 1 : 0);
+    const micro = V > 1 ? 1 : undefined;
+    this.lanes = engine.replicas.flatMap((replica, d) => pools.map((pool, v) => ({ i: d * V + v, d, v, pool, cap: cap(v), micro, replica, waiting: [], rows: [], leave: [], wake: null })));
     this.load = this.lanes.map(() => 0);
     this.pending = [...this.all].sort((a, b) => a.arrivalMs - b.arrivalMs);
   }
@@ -146,11 +167,12 @@ class Scheduler {
     const woken = new Set<Lane>();
     while (this.pending.length > 0 && this.pending[0].arrivalMs <= this.now()) {
       const r = this.pending.shift()!;
-      const d = route('least-loaded', 1, this.load, this.counter)[0];
-      r.out.replica = d;
-      this.lanes[d].waiting.push(r);
+      const lane = this.lanes[route('least-loaded', 1, this.load, this.counter)[0]];
+      r.out.replica = lane.d;
+      r.out.lane = lane.v;
+      lane.waiting.push(r);
       this.dispatched++;
-      woken.add(this.lanes[d]);
+      woken.add(lane);
     }
     for (const l of this.dispatched === this.all.length ? this.lanes : woken) l.wake?.();
     if (this.pending.length > 0) this.timer = setTimeout(() => this.pump(), Math.max(0, this.pending[0].arrivalMs - this.now()));
@@ -161,7 +183,7 @@ class Scheduler {
     for (;;) {
       if (this.failure) return;
       const running = lane.rows.length - lane.leave.length;
-      if (lane.waiting.length > 0 && running < this.maxBatch) await this.prefill(lane);
+      if (lane.waiting.length > 0 && running < lane.cap) await this.prefill(lane);
       else if (running > 0) await this.decode(lane);
       else if (this.dispatched === this.all.length && lane.waiting.length === 0) return;
       else await this.sleep(lane);
@@ -191,14 +213,14 @@ class Scheduler {
     const leave = this.dropFinished(lane);
     const S = lane.waiting[0].prompt.length;
     const group: Pending[] = [];
-    for (const r of lane.waiting) if (r.prompt.length === S && group.length < this.maxBatch - lane.rows.length) group.push(r);
+    for (const r of lane.waiting) if (r.prompt.length === S && group.length < lane.cap - lane.rows.length) group.push(r);
     lane.waiting = lane.waiting.filter((r) => !group.includes(r));
     const start = this.now();
     for (const r of group) r.out.firstScheduledMs = start;
     const sampling: SeqSampling[] = group.map((r) => ({ params: r.sampling ?? { greedy: true }, seed: (r.seed ?? r.id * 7919) >>> 0 }));
-    const tokens = await this.step(lane, { type: 'serve-prefill', pool: this.pool, leave, ids: group.map((r) => r.id), sampling, S, tokens: Int32Array.from(group.flatMap((r) => r.prompt)), trace: this.engine.meter.tracing }, group.length, S);
+    const tokens = await this.step(lane, { type: 'serve-prefill', pool: lane.pool, leave, ids: group.map((r) => r.id), sampling, S, tokens: Int32Array.from(group.flatMap((r) => r.prompt)), trace: this.engine.meter.tracing }, group.length, S);
     const end = this.now();
-    this.steps.push({ replica: lane.d, kind: 'prefill', startMs: start, endMs: end, batch: group.length, S });
+    this.steps.push({ replica: lane.d, lane: lane.v, kind: 'prefill', startMs: start, endMs: end, batch: group.length, S });
     lane.rows.push(...group);
     this.take(lane, group, tokens, end);
   }
@@ -209,15 +231,15 @@ class Scheduler {
     const B = lane.rows.length;
     const start = this.now();
     const last = Int32Array.from(lane.rows.map((r) => r.out.tokens[r.out.tokens.length - 1]));
-    const tokens = await this.step(lane, { type: 'serve-step', pool: this.pool, leave, tokens: last, trace: this.engine.meter.tracing }, B, 1);
+    const tokens = await this.step(lane, { type: 'serve-step', pool: lane.pool, leave, tokens: last, trace: this.engine.meter.tracing }, B, 1);
     const end = this.now();
-    this.steps.push({ replica: lane.d, kind: 'decode', startMs: start, endMs: end, batch: B, S: 1 });
+    this.steps.push({ replica: lane.d, lane: lane.v, kind: 'decode', startMs: start, endMs: end, batch: B, S: 1 });
     this.take(lane, lane.rows, tokens, end);
   }
 
   /** Through the host's one step loop: every rank of the replica, metered; the sampler's tokens. */
   private async step(lane: Lane, msg: RankRequest<'serve-prefill' | 'serve-step'>, B: number, S: number): Promise<number[]> {
-    const [results] = await stepLane(this.engine, [lane.replica], () => msg, { B, S });
+    const [results] = await stepLane(this.engine, [lane.replica], () => msg, { B, S, micro: lane.micro });
     return results[lane.replica.ranks.indexOf(lane.replica.sampler)].tokens!;
   }
 
@@ -227,14 +249,14 @@ class Scheduler {
       r.out.tokenMs.push(at);
       if (!takeToken(r.out, tokens[i], { eos: this.eos, maxNewTokens: r.maxNewTokens })) return;
       lane.leave.push(r.id);
-      this.load[lane.d]--;
+      this.load[lane.i]--;
       this.finished++;
       this.o.onFinish?.(r.out, this.finished, this.all.length);
     });
   }
 }
 
-async function closePools(engine: Engine, pool: string): Promise<void> {
+async function closePools(engine: Engine, pools: string[]): Promise<void> {
   if (engine.cluster.failed) return;
-  await engine.cluster.broadcast({ type: 'serve-close', pool }).catch(() => undefined);
+  await Promise.all(pools.map((pool) => engine.cluster.broadcast({ type: 'serve-close', pool }))).catch(() => undefined);
 }

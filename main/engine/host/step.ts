@@ -116,9 +116,11 @@ export async function stepLane(host: LoopHost, members: Replica[], req: (member:
 /**
  * Generate for the sequences `seqs[k]` (indices into `prompts`, all of one
  * length) of each member replica of a lane, stepping them together; null
- * when the lane has no sequence.
+ * when the lane has no sequence. `micro`: the pipeline micro-batches of the
+ * lane's steps (default the spec's; 1 when the caller runs several lanes of
+ * one replica at once, so their steps overlap in the pipeline).
  */
-export async function runLane(host: LoopHost, members: Replica[], seqs: number[][], prompts: number[][], o: GenerateOptions, t0: number): Promise<{ outputs: SeqOutput[][]; tokenMs: number[]; prefillMs: number } | null> {
+export async function runLane(host: LoopHost, members: Replica[], seqs: number[][], prompts: number[][], o: GenerateOptions, t0: number, micro?: number): Promise<{ outputs: SeqOutput[][]; tokenMs: number[]; prefillMs: number } | null> {
   const B = Math.max(...seqs.map((s) => s.length));
   if (B === 0) return null;
   const S0 = prompts[seqs.find((s) => s.length > 0)![0]].length;
@@ -129,7 +131,7 @@ export async function runLane(host: LoopHost, members: Replica[], seqs: number[]
     const mine = seqs[k];
     const sampling: SeqSampling[] = Array.from({ length: B }, (_, i) => ({ params, seed: i < mine.length ? ((o.seed ?? 0) + mine[i] * 7919) >>> 0 : 0 }));
     const ghosts = B - mine.length;
-    return host.cluster.request(r, { type: 'open', batch, size: B, sampling, ...(ghosts > 0 ? { ghosts } : {}) });
+    return host.cluster.request(r, { type: 'open', batch, size: B, sampling, ...(ghosts > 0 ? { ghosts } : {}), ...(micro !== undefined ? { micro } : {}) });
   });
   const outputs: SeqOutput[][] = seqs.map((s) => s.map(() => ({ tokens: [], finish: 'length', logits: [] })));
   const done = seqs.map((s) => new Array<boolean>(s.length).fill(false));
@@ -152,7 +154,7 @@ export async function runLane(host: LoopHost, members: Replica[], seqs: number[]
   try {
     for (let step = 0; step < o.maxNewTokens && !done.every((d) => d.every(Boolean)); step++) {
       const req = (k: number): RankRequest<'step'> => ({ type: 'step', batch, S: len, tokens: inputs[k], wantLogits: !!o.wantLogits, trace: host.meter.tracing });
-      const results = await stepLane(host, members, req, { B, S: len, real: (rank) => realOf.get(rank)!, sp: spHist });
+      const results = await stepLane(host, members, req, { B, S: len, real: (rank) => realOf.get(rank)!, sp: spHist, micro });
       spHist?.advance(len);
       const now = performance.now() - t0;
       if (step === 0) prefillMs = now;

@@ -147,7 +147,7 @@ class RankProcess {
       }
       case 'open': {
         const r = this.ready();
-        const mb = microBatches(r.exec, msg.size, r.init.micro);
+        const mb = microBatches(r.exec, msg.size, msg.micro ?? r.init.micro);
         r.batches.set(msg.batch, { mb, size: msg.size, sampling: msg.sampling, rngs: msg.sampling.map((s) => new Rng(s.seed)), history: msg.sampling.map(() => []) });
         // lockstep padding under EP: trailing ghost sequences are never routed to experts
         if (msg.ghosts) markRealSequences(mb, msg.size - msg.ghosts);
@@ -169,7 +169,7 @@ class RankProcess {
         return null;
       // Continuous batching: one running ragged batch per pool (serving-pool.ts).
       case 'serve-open':
-        return this.ready().pools.open(msg.pool);
+        return this.ready().pools.open(msg.pool, msg.micro);
       case 'serve-prefill':
         return this.ready().pools.prefill(msg.pool, msg);
       case 'serve-step':

@@ -50,14 +50,18 @@ export interface SeqSampling {
 
 export type HostMsg =
   | { v: 1; type: 'init'; id: number; init: RankInit }
-  /** ghosts: trailing sequences that only pad the batch (EP lockstep); they are never routed to experts */
-  | { v: 1; type: 'open'; id: number; batch: string; size: number; sampling: SeqSampling[]; ghosts?: number }
+  /**
+   * ghosts: trailing sequences that only pad the batch (EP lockstep); they are never routed to experts.
+   * micro: pipeline micro-batches of this batch's steps (default: the spec's); 1 when the host keeps
+   * several batches in flight instead (PP overlap across steps, host/step.ts)
+   */
+  | { v: 1; type: 'open'; id: number; batch: string; size: number; sampling: SeqSampling[]; ghosts?: number; micro?: number }
   | { v: 1; type: 'step'; id: number; batch: string; S: number; tokens: Int32Array; wantLogits: boolean; trace?: boolean }
   | { v: 1; type: 'close'; id: number; batch: string }
   | { v: 1; type: 'ledger'; id: number; reset: boolean }
   | { v: 1; type: 'shutdown'; id: number }
   /** continuous batching (host/serving.ts, rank/serving-pool.ts): a pool is one running ragged batch; `leave` rows drop out before the step */
-  | { v: 1; type: 'serve-open'; id: number; pool: string }
+  | { v: 1; type: 'serve-open'; id: number; pool: string; micro?: number }
   | { v: 1; type: 'serve-prefill'; id: number; pool: string; leave: number[]; ids: number[]; sampling: SeqSampling[]; S: number; tokens: Int32Array; trace?: boolean }
   | { v: 1; type: 'serve-step'; id: number; pool: string; leave: number[]; tokens: Int32Array; trace?: boolean }
   | { v: 1; type: 'serve-close'; id: number; pool: string };

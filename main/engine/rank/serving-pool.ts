@@ -61,9 +61,10 @@ export class ServingPools {
 
   constructor(private readonly ctx: ServeCtx) {}
 
-  open(id: string): PoolOpened {
+  /** micro: pipeline micro-batches of the pool's steps (default the spec's; 1 when the host overlaps several pools) */
+  open(id: string, micro = this.ctx.micro): PoolOpened {
     const { layout, reason } = raggedLayout(this.ctx.exec);
-    if (layout) this.pools.set(id, { layout, micro: Math.max(1, this.ctx.micro), mb: null, ids: [], sampling: [], rngs: [], history: [] });
+    if (layout) this.pools.set(id, { layout, micro: Math.max(1, micro), mb: null, ids: [], sampling: [], rngs: [], history: [] });
     return { ragged: layout !== null, reason };
   }
 
@@ -79,7 +80,7 @@ export class ServingPools {
     const n = m.ids.length;
     if (m.tokens.length !== n * m.S) throw new Error(`serve-prefill expects ${n}×${m.S} token ids, got ${m.tokens.length}`);
     const times: StageTimes = { computeMs: 0, commMs: 0, bubbleMs: 0 };
-    const mb = microBatches(ctx.exec, n, ctx.micro);
+    const mb = microBatches(ctx.exec, n, p.micro);
     const timings: SegmentTiming[] = [];
     const logits = await runStage(ctx.exec, mb, m.S, m.tokens, ctx.links, ctx.vocab, times, timings);
     const t = performance.now();
