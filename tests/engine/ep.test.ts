@@ -9,9 +9,8 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { verify } from '../../main/engine/host/verify';
-import { Engine } from '../../main/engine/host/engine';
 import { useTempCache, writeVariant } from '../support/model-cache';
-import { expectLedgersMatchClosedForm } from '../support/expect-engine';
+import { expectLedgersMatchClosedForm, withEngine } from '../support/expect-engine';
 
 const cache = useTempCache('ep');
 let qwenMoe: string;
@@ -56,19 +55,10 @@ const prompts = [
   [33, 44, 55, 66, 77],
 ];
 
-async function withEngine<T>(parallel: string, f: (e: Engine) => Promise<T>): Promise<T> {
-  const e = await Engine.start({ model: MODEL, parallel, threadsPerRank: 1 });
-  try {
-    return await f(e);
-  } finally {
-    await e.close();
-  }
-}
-
 describe('comm ledger and expert load', () => {
   for (const spec of ['dp=2,ep=2', 'tp=2,ep=2', 'pp=2,dp=2,ep=2', 'dp=2,tp=2,ep=4']) {
     it(`${spec}: measured bytes equal the closed form from routed counts; load sums to tokens × top-k`, async () => {
-      await withEngine(spec, async (e) => {
+      await withEngine(MODEL, spec, async (e) => {
         e.meter.reset();
         await e.ledgers(true);
         const maxNew = 4;
@@ -99,7 +89,7 @@ describe('tp=2,ep=2 all-reduce alternative (spec key ep_tp=allreduce)', () => {
   it('reproduces single; only the MLP all-reduce moves, as the closed form says', async () => {
     const r = await verify({ model: MODEL, parallel: 'tp=2,ep=2,ep_tp=allreduce', promptIds: prompt37, maxNewTokens: 4, threadsPerRank: 1 });
     expect(r.passed).toBe(true);
-    await withEngine('tp=2,ep=2,ep_tp=allreduce', async (e) => {
+    await withEngine(MODEL, 'tp=2,ep=2,ep_tp=allreduce', async (e) => {
       expect(e.roles[0].plan.ep?.tpTokens).toBe('allreduce');
       e.meter.reset();
       await e.ledgers(true);

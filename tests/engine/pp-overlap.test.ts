@@ -8,10 +8,10 @@
  * for the first (its bubble) than with overlap off on the same work.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Engine } from '../../main/engine/host/engine';
+import type { Engine } from '../../main/engine/host/engine';
 import { serve } from '../../main/engine/host/serving';
 import type { ServeRequest } from '../../main/engine/host/serving';
-import { expectLedgersMatchClosedForm } from '../support/expect-engine';
+import { expectLedgersMatchClosedForm, withEngine } from '../support/expect-engine';
 import { useTempCache, writeVariant } from '../support/model-cache';
 
 // Wide enough (hidden 512, 4 layers, ~50 MB) that a stage's compute, not the host's
@@ -29,15 +29,6 @@ const PROMPTS = [
 ];
 const NEW = 12;
 
-async function withEngine<T>(parallel: string, f: (e: Engine) => Promise<T>): Promise<T> {
-  const e = await Engine.start({ model: MODEL, parallel, threadsPerRank: 1 });
-  try {
-    return await f(e);
-  } finally {
-    await e.close();
-  }
-}
-
 /** Tokens of a batch (greedy or sampled with a fixed seed). */
 async function run(e: Engine, sampled: boolean): Promise<number[][]> {
   const sampling = sampled ? { greedy: false, temperature: 0.9, topP: 0.9 } : { greedy: true };
@@ -53,9 +44,9 @@ function lastStageBubble(e: Engine): number {
 
 describe('PP overlap across steps', () => {
   it('generate under pp=2 and pp=2,tp=2: two batches in flight, the tokens of single (greedy and sampled), the closed-form ledger; the same with overlap off', async () => {
-    const want = await withEngine('single', async (e) => [await run(e, false), await run(e, true)]);
+    const want = await withEngine(MODEL, 'single', async (e) => [await run(e, false), await run(e, true)]);
     for (const spec of ['pp=2', 'pp=2,tp=2']) {
-      await withEngine(spec, async (e) => {
+      await withEngine(MODEL, spec, async (e) => {
         expect(e.ppOverlap).toBe(true);
         expect(e.inFlight(PROMPTS.length)).toBe(2);
         expect(e.inFlight(1)).toBe(1);
@@ -75,12 +66,12 @@ describe('PP overlap across steps', () => {
 
   it('serving under pp=2: two lanes whose steps run at the same time, the tokens of each request alone, the closed-form ledger, and a smaller bubble than with overlap off', async () => {
     const reqs: ServeRequest[] = [...PROMPTS, ...PROMPTS.map((p) => p.map((t) => t + 1))].map((prompt, id) => ({ id, arrivalMs: id * 3, prompt, maxNewTokens: NEW + id }));
-    const want = await withEngine('single', async (e) => {
+    const want = await withEngine(MODEL, 'single', async (e) => {
       const out: number[][] = [];
       for (const r of reqs) out.push((await e.generate([r.prompt], { maxNewTokens: r.maxNewTokens, ignoreEos: true })).outputs[0].tokens);
       return out;
     });
-    await withEngine('pp=2', async (e) => {
+    await withEngine(MODEL, 'pp=2', async (e) => {
       const bubble: Record<string, number> = {};
       for (const overlap of [true, false, true]) {
         e.ppOverlap = overlap;

@@ -1,6 +1,16 @@
 /** Assertions the engine tests share: logits against a reference, and the comm ledger against the closed form. */
 import { expect } from 'vitest';
-import type { Engine } from '../../main/engine/host/engine';
+import { Engine } from '../../main/engine/host/engine';
+
+/** Start an engine (one thread per rank), run `f` on it, close it whatever happens. */
+export async function withEngine<T>(model: string, parallel: string, f: (e: Engine) => Promise<T>): Promise<T> {
+  const e = await Engine.start({ model, parallel, threadsPerRank: 1 });
+  try {
+    return await f(e);
+  } finally {
+    await e.close();
+  }
+}
 
 /** Largest |a − b| over every step's logits (the steps must line up). */
 export function maxLogitDiff(a: Float32Array[], b: Float32Array[]): number {
