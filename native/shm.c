@@ -591,6 +591,29 @@ static int reduce_scatter(group *g, double *io, float *buf, size_t L, const size
   return DONE;
 }
 
+/*
+ * All-gather and all-to-all after their first wait: offs = where each peer's
+ * part lands in out (prefix sums of the lengths learned from the peers, g->c,
+ * which io reports). At step 2 of the first window the output must hold their
+ * total: NEED_OUT while JS has not given one, BAD_OUT when it is the wrong size
+ * (this rank then leaves: peers with more windows would read its next op as
+ * this one's).
+ */
+static int learned_out(group *g, double *io, size_t *offs, size_t out_len, int have_out) {
+  int n = g->n;
+  offs[0] = 0;
+  for (int r = 0; r < n; r++) offs[r + 1] = offs[r] + (size_t)g->c[r];
+  for (int r = 0; r < n; r++) io[IO_HEAD + r] = g->c[r];
+  if (g->step != 2 || g->k != 0) return DONE;
+  io[2] = (double)offs[n];
+  if (!have_out) return NEED_OUT;
+  if (out_len != offs[n]) {
+    mark_closed(g, 1);
+    return BAD_OUT;
+  }
+  return DONE;
+}
+
 /* all_gather: step 0 post, 1 wait, 2 (k = 0) learn the lengths / need out, 3 copy */
 static int all_gather(group *g, double *io, const float *chunk, size_t len, float *out, size_t out_len, int have_out) {
   int n = g->n, me = g->me, s;
@@ -617,19 +640,9 @@ static int all_gather(group *g, double *io, const float *chunk, size_t len, floa
       }
       g->step = 2;
     }
-    offs[0] = 0;
-    for (int r = 0; r < n; r++) offs[r + 1] = offs[r] + (size_t)g->c[r];
-    for (int r = 0; r < n; r++) io[IO_HEAD + r] = g->c[r];
+    if ((s = learned_out(g, io, offs, out_len, have_out)) != DONE) return s;
     if (g->step == 2) {
-      if (k == 0) {
-        io[2] = (double)offs[n];
-        if (!have_out) return NEED_OUT;
-        if (out_len != offs[n]) {
-          mark_closed(g, 1); /* peers with more windows would read this rank's next op as this one's */
-          return BAD_OUT;
-        }
-        if (len) memcpy(out + offs[me], chunk, len * 4);
-      }
+      if (k == 0 && len) memcpy(out + offs[me], chunk, len * 4);
       g->step = 3;
     }
     for (int r = 0; r < n; r++) {
@@ -680,19 +693,9 @@ static int all_to_all(group *g, double *io, const float *send, size_t send_len, 
       }
       g->step = 2;
     }
-    oo[0] = 0;
-    for (int r = 0; r < n; r++) oo[r + 1] = oo[r] + (size_t)g->c[r];
-    for (int r = 0; r < n; r++) io[IO_HEAD + r] = g->c[r];
+    if ((s = learned_out(g, io, oo, out_len, have_out)) != DONE) return s;
     if (g->step == 2) {
-      if (k == 0) {
-        io[2] = (double)oo[n];
-        if (!have_out) return NEED_OUT;
-        if (out_len != oo[n]) {
-          mark_closed(g, 1);
-          return BAD_OUT;
-        }
-        if (scnt[me]) memcpy(out + oo[me], send + so[me], (size_t)scnt[me] * 4);
-      }
+      if (k == 0 && scnt[me]) memcpy(out + oo[me], send + so[me], (size_t)scnt[me] * 4);
       g->step = 3;
     }
     for (int r = 0; r < n; r++) {

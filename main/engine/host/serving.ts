@@ -59,8 +59,6 @@ interface Lane {
   pool: string;
   /** most running rows */
   cap: number;
-  /** pipeline micro-batches per step (1 under PP overlap; undefined: the spec's) */
-  micro: number | undefined;
   replica: Replica;
   waiting: Pending[];
   /** requests in the ranks' row order */
@@ -105,6 +103,8 @@ class Scheduler {
   private readonly steps: ServeStepLog[] = [];
   private readonly all: Pending[];
   private readonly lanes: Lane[];
+  /** pipeline micro-batches per step: 1 when a replica's lanes overlap, else the spec's (undefined) */
+  private readonly micro: number | undefined;
   /** requests running or waiting per lane (what routing balances) */
   private readonly load: number[];
   private readonly counter = { next: 0 };
@@ -127,8 +127,8 @@ class Scheduler {
     // the replica's maxBatch shared by its lanes (the first ones take the remainder)
     const V = pools.length;
     const cap = (v: number) => Math.floor(maxBatch / V) + (v < maxBatch % V ? 1 : 0);
-    const micro = V > 1 ? 1 : undefined;
-    this.lanes = engine.replicas.flatMap((replica, d) => pools.map((pool, v) => ({ i: d * V + v, d, v, pool, cap: cap(v), micro, replica, waiting: [], rows: [], leave: [], wake: null })));
+    this.micro = V > 1 ? 1 : undefined;
+    this.lanes = engine.replicas.flatMap((replica, d) => pools.map((pool, v) => ({ i: d * V + v, d, v, pool, cap: cap(v), replica, waiting: [], rows: [], leave: [], wake: null })));
     this.load = this.lanes.map(() => 0);
     this.pending = [...this.all].sort((a, b) => a.arrivalMs - b.arrivalMs);
   }
@@ -239,7 +239,7 @@ class Scheduler {
 
   /** Through the host's one step loop: every rank of the replica, metered; the sampler's tokens. */
   private async step(lane: Lane, msg: RankRequest<'serve-prefill' | 'serve-step'>, B: number, S: number): Promise<number[]> {
-    const [results] = await stepLane(this.engine, [lane.replica], () => msg, { B, S, micro: lane.micro });
+    const [results] = await stepLane(this.engine, [lane.replica], () => msg, { B, S, micro: this.micro });
     return results[lane.replica.ranks.indexOf(lane.replica.sampler)].tokens!;
   }
 
